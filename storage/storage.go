@@ -1,0 +1,319 @@
+// Package storage defines Sigil's persistent records, the sentinel errors every
+// backend returns, and the small interfaces each consumer depends on.
+//
+// Backends live in subpackages named after their dependency (storage/bolt,
+// storage/mongo) and must pass storage/conformance. Consumers declare or use
+// the narrowest interface they need (KeySetStore for keys, UserStore and
+// friends for oauth) rather than the composite Store, which exists for wiring
+// in cmd and for the conformance suite.
+//
+// Conventions shared by every backend:
+//   - Times round-trip with at least millisecond precision and come back in UTC.
+//   - Records with an expiry (refresh tokens, families, deny-list entries,
+//     login-failure counters) are invisible to reads once expired at the
+//     caller's now: reads take now and return ErrNotFound (or false) for an
+//     expired record even if Purge has not removed it yet.
+//   - Every method is safe for concurrent use, within one process and, for
+//     backends shared by several processes, across processes.
+//   - Returned records are copies; mutating them never changes the store.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; test with errors.Is.
+var (
+	// ErrNotFound reports that no (unexpired) record has the requested id.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports that a compare-and-swap lost: the record changed
+	// since it was read (key-set version, refresh token already used, password
+	// hash already replaced).
+	ErrConflict = errors.New("conflict")
+	// ErrDuplicate reports that a record with the same unique id or name
+	// already exists.
+	ErrDuplicate = errors.New("duplicate")
+)
+
+// User is an end user who can log in with the password grant.
+type User struct {
+	// ID is the stable subject identifier (the `sub` claim). Never reused.
+	ID string `json:"id"`
+	// Username is unique (exact, case-sensitive match, like Django).
+	Username string `json:"username"`
+	Email    string `json:"email,omitempty"`
+	// EmailVerified reports whether the email address is known to be the
+	// user's.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// Name is the full display name.
+	Name       string `json:"name,omitempty"`
+	GivenName  string `json:"given_name,omitempty"`
+	FamilyName string `json:"family_name,omitempty"`
+	// PasswordHash is a PHC string (argon2id), a bcrypt hash, or a Django
+	// pbkdf2_sha256 hash. Never logged.
+	PasswordHash string `json:"-"`
+	// PasswordChangedAt is when the password was last set by its owner or an
+	// operator (not by a transparent rehash). Refresh families older than it
+	// are dead.
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	Disabled          bool      `json:"disabled"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// Client is an OAuth 2.0 client registration.
+type Client struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Public clients have no secret and authenticate with client_id only.
+	Public bool `json:"public"`
+	// SecretHash is the SHA-256 of the client secret (empty for public
+	// clients). Secrets are high-entropy, so a fast hash is enough.
+	SecretHash []byte `json:"-"`
+	// Grants lists the grant types the client may use (e.g. "password").
+	Grants []string `json:"grants"`
+	// Scopes lists the scopes the client may request.
+	Scopes []string `json:"scopes"`
+	// Audiences are the `aud` values of access tokens minted for the client.
+	Audiences []string `json:"audiences,omitempty"`
+	// TokenSigningAlg selects the signing algorithm; empty means the default.
+	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// KeyState is the life-cycle state of a signing key.
+type KeyState string
+
+// Key states; see DESIGN.md "Keys and rotation".
+const (
+	KeyNext    KeyState = "next"
+	KeyActive  KeyState = "active"
+	KeyRetired KeyState = "retired"
+	KeyRevoked KeyState = "revoked"
+)
+
+// Key is one signing key inside the key set.
+type Key struct {
+	KID   string   `json:"kid"`
+	Alg   string   `json:"alg"`
+	State KeyState `json:"state"`
+	// PublicJWK is the JSON of the public JWK (never private parts).
+	PublicJWK []byte `json:"public_jwk"`
+	// SealedPrivate is the private key sealed under the KEK named by KEKID.
+	// Empty once the key is retired or revoked.
+	SealedPrivate []byte    `json:"sealed_private,omitempty"`
+	KEKID         string    `json:"kek_id,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	// PublishedAt is when the key first appeared in the key set (and thus in
+	// the JWKS of any replica that reloaded since).
+	PublishedAt time.Time `json:"published_at"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	// VerifyUntil is when a retired key leaves the JWKS.
+	VerifyUntil  time.Time `json:"verify_until,omitzero"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+// KeySet is the single versioned record holding every signing key. It is
+// changed only through KeySetStore.CompareAndSwapKeySet.
+type KeySet struct {
+	// Version is 0 for a key set never stored; each successful swap stores
+	// Version+1.
+	Version int64 `json:"version"`
+	Keys    []Key `json:"keys"`
+	// LastRotation is when the last scheduled promotion happened (the cron
+	// schedule is evaluated from it).
+	LastRotation time.Time `json:"last_rotation,omitzero"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// UpdatedBy names the replica or operator that made the last change.
+	UpdatedBy string `json:"updated_by,omitempty"`
+}
+
+// KeyEvent is one audit-trail entry for a key transition.
+type KeyEvent struct {
+	// ID is unique and sorts in time order (set by the caller).
+	ID     string    `json:"id"`
+	Time   time.Time `json:"time"`
+	KID    string    `json:"kid"`
+	Alg    string    `json:"alg"`
+	Action string    `json:"action"`
+	From   KeyState  `json:"from,omitempty"`
+	To     KeyState  `json:"to,omitempty"`
+	// Actor is the replica id or operator that made the change.
+	Actor  string `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RefreshToken is one refresh token; only its hash is stored.
+type RefreshToken struct {
+	// ID is the base64url (no padding) SHA-256 of the token string.
+	ID       string    `json:"id"`
+	FamilyID string    `json:"family_id"`
+	ClientID string    `json:"client_id"`
+	UserID   string    `json:"user_id"`
+	Scopes   []string  `json:"scopes"`
+	IssuedAt time.Time `json:"issued_at"`
+	// ExpiresAt is the earlier of the family's absolute expiry and the idle
+	// expiry of this token.
+	ExpiresAt time.Time `json:"expires_at"`
+	// Used is set, once, by MarkRefreshTokenUsed.
+	Used   bool      `json:"used"`
+	UsedAt time.Time `json:"used_at,omitzero"`
+	// ChildID is the ID of the token issued in exchange for this one.
+	ChildID string `json:"child_id,omitempty"`
+}
+
+// RefreshFamily groups every refresh token descended from one login.
+type RefreshFamily struct {
+	ID       string   `json:"id"`
+	ClientID string   `json:"client_id"`
+	UserID   string   `json:"user_id"`
+	Scopes   []string `json:"scopes"`
+	// AuthTime is when the user authenticated (the login).
+	AuthTime time.Time `json:"auth_time"`
+	// ExpiresAt is the absolute end of the family (login + refresh_ttl).
+	ExpiresAt    time.Time `json:"expires_at"`
+	Revoked      bool      `json:"revoked"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+// LoginFailures counts recent failed logins for one account key.
+type LoginFailures struct {
+	// Key identifies the account (for example the username).
+	Key         string    `json:"key"`
+	Count       int       `json:"count"`
+	LastFailure time.Time `json:"last_failure"`
+	// ExpiresAt is when the counter is forgotten.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// UserStore manages users.
+type UserStore interface {
+	// CreateUser stores u. ErrDuplicate if u.ID or u.Username is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user with the given ID, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByUsername returns the user with the given username, or ErrNotFound.
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserPassword replaces the password hash and sets PasswordChangedAt
+	// and UpdatedAt to changedAt. ErrNotFound if absent.
+	SetUserPassword(ctx context.Context, id, hash string, changedAt time.Time) error
+	// RehashUserPassword replaces the hash only if it still equals oldHash
+	// (ErrConflict otherwise); PasswordChangedAt is left alone. Used to
+	// upgrade hash parameters on login without racing a password change.
+	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
+	// SetUserDisabled sets Disabled and UpdatedAt. ErrNotFound if absent.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
+}
+
+// ClientStore manages client registrations.
+type ClientStore interface {
+	// CreateClient stores c. ErrDuplicate if c.ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client. ErrNotFound if absent.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// KeySetStore holds the versioned key set and the key audit trail.
+type KeySetStore interface {
+	// GetKeySet returns the stored key set, or ErrNotFound if none was ever
+	// stored.
+	GetKeySet(ctx context.Context) (KeySet, error)
+	// CompareAndSwapKeySet stores next with Version = oldVersion+1 if the
+	// stored version is oldVersion (0: nothing stored yet) and returns the
+	// stored version. Of several callers swapping from the same version
+	// exactly one succeeds; the others get ErrConflict and nothing changes.
+	CompareAndSwapKeySet(ctx context.Context, oldVersion int64, next KeySet) (int64, error)
+	// AppendKeyEvent records an audit event. ErrDuplicate if e.ID exists.
+	AppendKeyEvent(ctx context.Context, e KeyEvent) error
+	// ListKeyEvents returns audit events in ID (time) order, oldest first.
+	ListKeyEvents(ctx context.Context) ([]KeyEvent, error)
+}
+
+// RefreshStore holds refresh tokens and their families.
+type RefreshStore interface {
+	// CreateFamily stores f. ErrDuplicate if f.ID exists.
+	CreateFamily(ctx context.Context, f RefreshFamily) error
+	// GetFamily returns the family, or ErrNotFound if absent or expired at now.
+	// A revoked family is returned with Revoked set.
+	GetFamily(ctx context.Context, id string, now time.Time) (RefreshFamily, error)
+	// RevokeFamily marks the family revoked (idempotent: a second call keeps
+	// the first RevokedAt and reason). ErrNotFound if absent.
+	RevokeFamily(ctx context.Context, id string, at time.Time, reason string) error
+	// CreateRefreshToken stores t. ErrDuplicate if t.ID exists.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns the token, or ErrNotFound if absent or expired at now.
+	GetRefreshToken(ctx context.Context, id string, now time.Time) (RefreshToken, error)
+	// MarkRefreshTokenUsed atomically sets Used, UsedAt=at and ChildID on an
+	// unused token. Of concurrent callers exactly one succeeds; the others get
+	// ErrConflict. ErrNotFound if absent or expired at at.
+	MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, childID string) error
+}
+
+// DenyList holds revoked access-token ids until their expiry.
+type DenyList interface {
+	// DenyAccessToken records jti as revoked until expiresAt (idempotent).
+	DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	// IsAccessTokenDenied reports whether jti is denied and unexpired at now.
+	IsAccessTokenDenied(ctx context.Context, jti string, now time.Time) (bool, error)
+}
+
+// LoginThrottleStore keeps per-account failed-login counters shared by every
+// replica.
+type LoginThrottleStore interface {
+	// RecordLoginFailure atomically increments the counter for key and returns
+	// it. A counter expired at now restarts at 1. The record's ExpiresAt
+	// becomes now+ttl and LastFailure becomes now.
+	RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (LoginFailures, error)
+	// GetLoginFailures returns the counter, or ErrNotFound if absent or
+	// expired at now.
+	GetLoginFailures(ctx context.Context, key string, now time.Time) (LoginFailures, error)
+	// ResetLoginFailures deletes the counter (no error if absent).
+	ResetLoginFailures(ctx context.Context, key string) error
+}
+
+// PurgeStats counts the records one Purge deleted.
+type PurgeStats struct {
+	RefreshTokens int
+	Families      int
+	DeniedTokens  int
+	LoginFailures int
+}
+
+// Purger deletes records that expired at or before now.
+type Purger interface {
+	// Purge deletes expired refresh tokens, families, deny-list entries and
+	// login-failure counters. Unexpired records are untouched.
+	Purge(ctx context.Context, now time.Time) (PurgeStats, error)
+}
+
+// Pinger reports whether the backend answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Store is every capability of a backend. Only cmd (wiring) and the
+// conformance suite should depend on it; other packages take the narrow
+// interfaces above.
+type Store interface {
+	UserStore
+	ClientStore
+	KeySetStore
+	RefreshStore
+	DenyList
+	LoginThrottleStore
+	Purger
+	Pinger
+	io.Closer
+}
