@@ -1,0 +1,268 @@
+package keys
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync/atomic"
+	"time"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// ErrNotLoaded reports that the KeyRing has no key set yet.
+var ErrNotLoaded = errors.New("key ring not loaded")
+
+// ErrNoSigningKey reports that no active key exists for the requested
+// algorithm.
+var ErrNoSigningKey = errors.New("no active signing key")
+
+// KeyRing holds the current key set in memory as an immutable snapshot
+// behind an atomic pointer: readers (signing, JWKS, key look-ups) never lock,
+// and Load swaps in a new snapshot at once. The zero value is not usable;
+// create one with NewKeyRing.
+type KeyRing struct {
+	sealer     *Sealer
+	algorithms []string // configured; first is the default signer
+	snap       atomic.Pointer[Snapshot]
+}
+
+// NewKeyRing returns an empty ring that unseals private keys with sealer and
+// signs by default with algorithms[0].
+func NewKeyRing(sealer *Sealer, algorithms []string) *KeyRing {
+	return &KeyRing{sealer: sealer, algorithms: append([]string(nil), algorithms...)}
+}
+
+// Snapshot is one immutable view of the key set. Never mutate one.
+type Snapshot struct {
+	// Version is the key-set version it was built from.
+	Version int64
+	// Keys are the stored records (for listing; private parts sealed).
+	Keys []storage.Key
+	// JWKS is the JSON document served at the jwks_uri.
+	JWKS []byte
+	// ETag is the strong entity tag of JWKS, quoted.
+	ETag string
+	// LoadedAt is when the snapshot was built.
+	LoadedAt time.Time
+
+	signers map[string]*signer // by alg: active keys only
+	public  map[string]publicKey
+}
+
+type signer struct {
+	kid, alg string
+	priv     crypto.Signer
+	headers  map[string]string // typ → base64url protected header
+}
+
+type publicKey struct {
+	alg string
+	key crypto.PublicKey
+}
+
+// Published reports whether a key in state st is in the JWKS at now.
+func Published(k storage.Key, now time.Time) bool {
+	switch k.State {
+	case storage.KeyNext, storage.KeyActive:
+		return true
+	case storage.KeyRetired:
+		return now.Before(k.VerifyUntil)
+	default:
+		return false
+	}
+}
+
+// Load builds a snapshot from set and swaps it in. Only active keys are
+// unsealed. It fails, leaving the previous snapshot in place, if a public
+// key is malformed or an active private key does not unseal.
+func (r *KeyRing) Load(set storage.KeySet, now time.Time) error {
+	s, err := r.build(set, now)
+	if err != nil {
+		return err
+	}
+	r.snap.Store(s)
+	return nil
+}
+
+func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
+	s := &Snapshot{
+		Version:  set.Version,
+		Keys:     append([]storage.Key(nil), set.Keys...),
+		LoadedAt: now,
+		signers:  make(map[string]*signer),
+		public:   make(map[string]publicKey),
+	}
+	var jwks bytes.Buffer
+	jwks.WriteString(`{"keys":[`)
+	n := 0
+	for _, k := range set.Keys {
+		if !Published(k, now) {
+			continue
+		}
+		kid, alg, pub, err := ParsePublicJWK(k.PublicJWK)
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
+		}
+		if kid != k.KID || alg != k.Alg {
+			return nil, fmt.Errorf("load key %s: record does not match its public key", k.KID)
+		}
+		s.public[kid] = publicKey{alg: alg, key: pub}
+		if n > 0 {
+			jwks.WriteByte(',')
+		}
+		jwks.Write(k.PublicJWK)
+		n++
+		if k.State != storage.KeyActive {
+			continue
+		}
+		if _, dup := s.signers[k.Alg]; dup {
+			return nil, fmt.Errorf("load key set: two active %s keys", k.Alg)
+		}
+		if r.sealer == nil {
+			return nil, errors.New("load key set: no key-encryption key")
+		}
+		if k.KEKID != r.sealer.ID() {
+			return nil, fmt.Errorf("load key %s: sealed under %s, not the configured key-encryption key %s", k.KID, k.KEKID, r.sealer.ID())
+		}
+		der, err := r.sealer.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
+		}
+		priv, err := parsePrivate(der)
+		clear(der)
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
+		}
+		s.signers[k.Alg] = newSigner(k.KID, k.Alg, priv)
+	}
+	jwks.WriteString(`]}`)
+	s.JWKS = jwks.Bytes()
+	sum := sha256.Sum256(s.JWKS)
+	s.ETag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+	return s, nil
+}
+
+func newSigner(kid, alg string, priv crypto.Signer) *signer {
+	sg := &signer{kid: kid, alg: alg, priv: priv, headers: make(map[string]string, 2)}
+	for _, typ := range []string{"at+jwt", "JWT"} {
+		h := `{"alg":"` + alg + `","kid":"` + kid + `","typ":"` + typ + `"}`
+		sg.headers[typ] = base64.RawURLEncoding.EncodeToString([]byte(h))
+	}
+	return sg
+}
+
+// Snapshot returns the current snapshot, or nil before the first Load.
+func (r *KeyRing) Snapshot() *Snapshot { return r.snap.Load() }
+
+// Loaded reports whether a key set has been loaded.
+func (r *KeyRing) Loaded() bool { return r.snap.Load() != nil }
+
+// DefaultAlg is the algorithm used when a client names none.
+func (r *KeyRing) DefaultAlg() string { return r.algorithms[0] }
+
+// Algorithms lists the configured algorithms, default first.
+func (r *KeyRing) Algorithms() []string { return append([]string(nil), r.algorithms...) }
+
+// JWKS returns the current JWKS document and its ETag. The bytes are shared:
+// callers must not modify them.
+func (r *KeyRing) JWKS() ([]byte, string, error) {
+	s := r.snap.Load()
+	if s == nil {
+		return nil, "", ErrNotLoaded
+	}
+	return s.JWKS, s.ETag, nil
+}
+
+// PublicKey returns the published key with the given kid (next, active, or
+// retired and not yet past verify_until; never revoked) and its algorithm.
+func (r *KeyRing) PublicKey(kid string) (alg string, key crypto.PublicKey, ok bool) {
+	s := r.snap.Load()
+	if s == nil {
+		return "", nil, false
+	}
+	p, ok := s.public[kid]
+	return p.alg, p.key, ok
+}
+
+// SignJWT signs payload (JSON claims) as a compact JWS with the active key
+// of alg ("" means DefaultAlg) and protected header {alg, kid, typ}. typ is
+// "at+jwt" or "JWT". Safe for concurrent use.
+func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
+	s := r.snap.Load()
+	if s == nil {
+		return "", ErrNotLoaded
+	}
+	if alg == "" {
+		alg = r.algorithms[0]
+	}
+	sg := s.signers[alg]
+	if sg == nil {
+		return "", fmt.Errorf("sign %s: %w", alg, ErrNoSigningKey)
+	}
+	header, ok := sg.headers[typ]
+	if !ok {
+		return "", fmt.Errorf("sign: unsupported typ %q", typ)
+	}
+	enc := base64.RawURLEncoding
+	sigLen := 64
+	if k, isRSA := sg.priv.Public().(*rsa.PublicKey); isRSA {
+		sigLen = k.Size()
+	}
+	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sigLen))
+	buf = append(buf, header...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	digest := sha256.Sum256(buf)
+	var sig []byte
+	var err error
+	switch priv := sg.priv.(type) {
+	case *ecdsa.PrivateKey:
+		sig, err = signES256(priv, digest[:])
+	case *rsa.PrivateKey:
+		sig, err = rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+	default:
+		err = fmt.Errorf("unsupported private key %T", priv)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", alg, err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// signES256 returns the JWS (RFC 7518 §3.4) R || S form, each 32 bytes.
+func signES256(priv *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+	r, s, err := ecdsa.Sign(rand.Reader, priv, digest)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 64)
+	r.FillBytes(out[:32])
+	s.FillBytes(out[32:])
+	return out, nil
+}
+
+// VerifyJWS checks a compact JWS signature against key for alg. It is a
+// helper for tests and the CLI; resource servers use oauth/verify.
+func VerifyJWS(alg string, key crypto.PublicKey, signingInput, sig []byte) bool {
+	digest := sha256.Sum256(signingInput)
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		if alg != ES256 || len(sig) != 64 {
+			return false
+		}
+		return ecdsa.Verify(k, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+	case *rsa.PublicKey:
+		return alg == RS256 && rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil
+	}
+	return false
+}

@@ -1,0 +1,149 @@
+// Package web is Sigil's HTTP layer: the gorilla/mux router, thin handlers
+// (decode, call a service, encode), discovery, JWKS, health, and middleware.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// KeySource is what the discovery and JWKS handlers need from the key ring.
+type KeySource interface {
+	// JWKS returns the current JWKS bytes (shared, read-only) and strong ETag.
+	JWKS() ([]byte, string, error)
+	// Algorithms lists the configured signing algorithms, default first.
+	Algorithms() []string
+}
+
+// Config is the HTTP layer's configuration.
+type Config struct {
+	// Issuer is the exact issuer URL (no trailing slash is added or removed).
+	Issuer string
+	// JWKSMaxAge is the JWKS Cache-Control max-age.
+	JWKSMaxAge time.Duration
+	// SimpleJWT turns on the /api/token/... routes.
+	SimpleJWT bool
+	// Ready reports whether storage answers; /readyz also needs loaded keys.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// Server is Sigil's HTTP handler. Build it with New; it is safe for
+// concurrent use.
+type Server struct {
+	cfg     Config
+	keys    KeySource
+	deps    Deps
+	log     *slog.Logger
+	router  *mux.Router
+	discov  []byte // precomputed discovery document
+	jwksCC  string // precomputed Cache-Control value
+	started time.Time
+}
+
+// New builds the router. keys must be non-nil.
+func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
+	s := &Server{cfg: cfg, keys: keys, deps: deps, log: cfg.Logger, started: time.Now()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	doc, err := discoveryDocument(cfg.Issuer, keys.Algorithms(), cfg.SimpleJWT)
+	if err != nil {
+		return nil, err
+	}
+	s.discov = doc
+	s.jwksCC = jwksCacheControl(cfg.JWKSMaxAge)
+	root := mux.NewRouter()
+	root.NotFoundHandler = http.HandlerFunc(notFound)
+	root.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	root.Use(securityHeaders, s.recoverPanics)
+	// Endpoints live under the issuer's path, so an issuer of
+	// https://host/auth serves https://host/auth/oauth2/token. Route
+	// registrations use paths relative to it.
+	r := root
+	prefix := issuerPath(cfg.Issuer)
+	if prefix != "" {
+		r = root.PathPrefix(prefix).Subrouter()
+		r.NotFoundHandler = root.NotFoundHandler
+		r.MethodNotAllowedHandler = root.MethodNotAllowedHandler
+		// RFC 8414 §3: the well-known segment goes before the issuer path.
+		root.Handle("/.well-known/oauth-authorization-server"+prefix, http.HandlerFunc(s.handleDiscovery)).Methods(http.MethodGet, http.MethodHead)
+	}
+	s.registerWellKnownRoutes(r)
+	s.registerHealthRoutes(root)
+	s.registerOAuthRoutes(r)
+	s.router = root
+	return s, nil
+}
+
+// ServeHTTP dispatches to the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// issuerPath returns the path prefix of the issuer URL ("" for a bare host),
+// so endpoints live under it.
+func issuerPath(issuer string) string {
+	i := strings.Index(issuer, "://")
+	if i < 0 {
+		return ""
+	}
+	rest := issuer[i+3:]
+	j := strings.IndexByte(rest, '/')
+	if j < 0 {
+		return ""
+	}
+	return strings.TrimSuffix(rest[j:], "/")
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSONError(w, http.StatusNotFound, "not_found", "no such endpoint")
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "method "+r.Method+" not allowed")
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":` + quoteJSON(code) + `,"error_description":` + quoteJSON(desc) + "}\n"))
+}
+
+// securityHeaders sets headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500 without echoing it
+// (a panic value could hold a secret).
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path)
+				writeJSONError(w, http.StatusInternalServerError, "server_error", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// quoteJSON returns s as a JSON string literal.
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
