@@ -44,12 +44,11 @@ type Server struct {
 	router  *mux.Router
 	discov  []byte // precomputed discovery document
 	jwksCC  string // precomputed Cache-Control value
-	started time.Time
 }
 
 // New builds the router. keys must be non-nil.
 func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
-	s := &Server{cfg: cfg, keys: keys, deps: deps, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, keys: keys, deps: deps, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
