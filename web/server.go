@@ -37,13 +37,13 @@ type Config struct {
 // Server is Sigil's HTTP handler. Build it with New; it is safe for
 // concurrent use.
 type Server struct {
-	cfg     Config
-	keys    KeySource
-	deps    Deps
-	log     *slog.Logger
-	router  *mux.Router
-	discov  []byte // precomputed discovery document
-	jwksCC  string // precomputed Cache-Control value
+	cfg    Config
+	keys   KeySource
+	deps   Deps
+	log    *slog.Logger
+	router *mux.Router
+	discov []byte // precomputed discovery document
+	jwksCC string // precomputed Cache-Control value
 }
 
 // New builds the router. keys must be non-nil.
