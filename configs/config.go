@@ -1,0 +1,160 @@
+// Package configs defines Sigil's configuration: the Config struct, its
+// defaults, loading from a YAML file followed by SIGIL_* environment
+// overrides, and complete validation.
+//
+// Every setting has a dotted key (for example "keys.prepublish") made of the
+// yaml tags on its path, and an environment variable made of "SIGIL_" and the
+// upper-cased key with dots replaced by underscores (SIGIL_KEYS_PREPUBLISH).
+// configs/sigil.example.yaml documents each key and its default.
+package configs
+
+import (
+	"runtime"
+	"time"
+)
+
+// Config is the whole server configuration. The zero value is not useful;
+// start from Default or Load. Load does not validate: call Validate before
+// using a Config.
+type Config struct {
+	// Issuer is the `iss` of every token and the base of the discovery
+	// document: an absolute http(s) URL without query or fragment, https
+	// unless the host is loopback.
+	Issuer string `yaml:"issuer"`
+	// Listen is the host:port the HTTP server binds.
+	Listen   string   `yaml:"listen"`
+	Storage  Storage  `yaml:"storage"`
+	Keys     Keys     `yaml:"keys"`
+	JWKS     JWKS     `yaml:"jwks"`
+	Tokens   Tokens   `yaml:"tokens"`
+	Compat   Compat   `yaml:"compat"`
+	Security Security `yaml:"security"`
+	Log      Log      `yaml:"log"`
+}
+
+// Storage selects and configures the storage backend.
+type Storage struct {
+	// Backend is "bolt" (embedded file, one process) or "mongo".
+	Backend string `yaml:"backend"`
+	// BoltPath is the bbolt data file, created with its directory if absent.
+	BoltPath string `yaml:"bolt_path"`
+	// MongoURI is the mongodb:// or mongodb+srv:// connection string. It may
+	// hold a password, so it never appears in logs or validation messages.
+	MongoURI string `yaml:"mongo_uri"`
+	// MongoDatabase is the database holding Sigil's collections.
+	MongoDatabase string `yaml:"mongo_database"`
+}
+
+// Keys configures signing keys and their rotation.
+type Keys struct {
+	// Algorithms lists the key families (ES256, RS256); the first signs by
+	// default.
+	Algorithms []string `yaml:"algorithms"`
+	// RSABits is the RSA modulus size for RS256 keys: 2048, 3072 or 4096.
+	RSABits int `yaml:"rsa_bits"`
+	// Rotation is the robfig/cron spec saying when a rotation is due
+	// ("@every 720h", "0 3 * * 1").
+	Rotation string `yaml:"rotation"`
+	// Prepublish is how long a next key is published before it may sign. It
+	// must be at least JWKS.MaxAge.
+	Prepublish time.Duration `yaml:"prepublish"`
+	// ReconcileInterval is how often each replica re-checks the key set.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// EncryptionKeyFile names the file holding the key-encryption key that
+	// seals private keys at rest. Empty: the bolt backend generates one
+	// beside its data file.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// ClockLeeway is added to a retired key's verify_until to allow for
+	// clock skew between Sigil and resource servers.
+	ClockLeeway time.Duration `yaml:"clock_leeway"`
+}
+
+// JWKS configures the published key set.
+type JWKS struct {
+	// MaxAge is the Cache-Control max-age of the JWKS response.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Tokens configures token lifetimes.
+type Tokens struct {
+	// AccessTTL is the lifetime of access tokens.
+	AccessTTL time.Duration `yaml:"access_ttl"`
+	// RefreshTTL is the absolute lifetime of a refresh-token family.
+	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// RefreshIdleTTL ends a refresh token unused for this long; 0 disables
+	// the idle limit. At most RefreshTTL.
+	RefreshIdleTTL time.Duration `yaml:"refresh_idle_ttl"`
+	// IDTokenTTL is the lifetime of id_tokens.
+	IDTokenTTL time.Duration `yaml:"id_token_ttl"`
+	// RefreshReuseGrace is how long after a refresh token was used the same
+	// client may present it again and get a fresh pair instead of having the
+	// family revoked; 0 disables the grace.
+	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+}
+
+// Compat configures compatibility profiles.
+type Compat struct {
+	// SimpleJWT enables the djangorestframework-simplejwt compatible routes
+	// and claims.
+	SimpleJWT bool `yaml:"simplejwt"`
+	// ClientID is the client the simplejwt routes act as.
+	ClientID string `yaml:"client_id"`
+}
+
+// Security configures request-level protections.
+type Security struct {
+	// TrustedProxies lists the IP addresses or CIDR prefixes whose
+	// X-Forwarded-For header is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PasswordHashConcurrency bounds concurrent password hashes; 0 means the
+	// number of CPUs (see EffectivePasswordHashConcurrency).
+	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
+}
+
+// EffectivePasswordHashConcurrency returns PasswordHashConcurrency, or the
+// number of CPUs when it is 0.
+func (s Security) EffectivePasswordHashConcurrency() int {
+	if s.PasswordHashConcurrency > 0 {
+		return s.PasswordHashConcurrency
+	}
+	return runtime.NumCPU()
+}
+
+// Log configures the server log.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used when no file and no environment
+// variable says otherwise: listen on 127.0.0.1:8080 with the bolt backend in
+// ./sigil-data. Each call returns a fresh value (slices are not shared).
+func Default() Config {
+	return Config{
+		Issuer: "http://127.0.0.1:8080",
+		Listen: "127.0.0.1:8080",
+		Storage: Storage{
+			Backend:       "bolt",
+			BoltPath:      "./sigil-data/sigil.db",
+			MongoDatabase: "sigil",
+		},
+		Keys: Keys{
+			Algorithms:        []string{"ES256", "RS256"},
+			RSABits:           2048,
+			Rotation:          "@every 720h",
+			Prepublish:        time.Hour,
+			ReconcileInterval: 30 * time.Second,
+			ClockLeeway:       time.Minute,
+		},
+		JWKS: JWKS{MaxAge: 15 * time.Minute},
+		Tokens: Tokens{
+			AccessTTL:  5 * time.Minute,
+			RefreshTTL: 24 * time.Hour,
+			IDTokenTTL: time.Hour,
+		},
+		Compat: Compat{ClientID: "simplejwt"},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}

@@ -1,0 +1,275 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Problem is one invalid setting.
+type Problem struct {
+	// Key is the dotted key of the setting, e.g. "keys.prepublish".
+	Key string
+	// Message says what is wrong, without the key.
+	Message string
+}
+
+// String returns "key: message".
+func (p Problem) String() string { return p.Key + ": " + p.Message }
+
+// ValidationError lists every problem found in a configuration. Load and
+// Validate return it (wrapped, for Load); use errors.As to inspect Problems.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error joins every problem on one line.
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	noun := "problems"
+	if len(parts) == 1 {
+		noun = "problem"
+	}
+	return fmt.Sprintf("invalid configuration (%d %s): %s", len(parts), noun, strings.Join(parts, "; "))
+}
+
+// Keys returns the key of every problem, in order.
+func (e *ValidationError) Keys() []string {
+	keys := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		keys[i] = p.Key
+	}
+	return keys
+}
+
+// Supported values.
+var (
+	backends       = []string{"bolt", "mongo"}
+	algorithms     = []string{"ES256", "RS256"}
+	rsaBits        = []int{2048, 3072, 4096}
+	logLevels      = []string{"debug", "info", "warn", "error"}
+	logFormats     = []string{"text", "json"}
+	cronSpecParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+)
+
+// ParseRotation parses a keys.rotation spec with the robfig/cron parser
+// Validate uses: five fields ("0 3 * * 1") or a descriptor ("@every 720h",
+// "@weekly").
+func ParseRotation(spec string) (cron.Schedule, error) {
+	s, err := cronSpecParser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("parse rotation spec: %w", err)
+	}
+	return s, nil
+}
+
+// Validate checks every setting and returns a *ValidationError listing all
+// problems at once, or nil. Messages never contain storage.mongo_uri, which
+// may hold a password.
+func (c Config) Validate() error {
+	var v validator
+
+	c.validateIssuer(&v)
+	if err := validListen(c.Listen); err != nil {
+		v.add("listen", "%v", err)
+	}
+
+	// storage
+	switch c.Storage.Backend {
+	case "bolt":
+		v.check(strings.TrimSpace(c.Storage.BoltPath) == "", "storage.bolt_path", "must not be empty with the bolt backend")
+	case "mongo":
+		uri := strings.TrimSpace(c.Storage.MongoURI)
+		switch {
+		case uri == "":
+			v.add("storage.mongo_uri", "must be set with the mongo backend")
+		case !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://"):
+			v.add("storage.mongo_uri", "must start with mongodb:// or mongodb+srv://")
+		}
+		if err := validMongoDatabase(c.Storage.MongoDatabase); err != nil {
+			v.add("storage.mongo_database", "%v", err)
+		}
+	default:
+		v.add("storage.backend", "unknown backend %q (want one of %s)", c.Storage.Backend, strings.Join(backends, ", "))
+	}
+
+	// keys
+	if len(c.Keys.Algorithms) == 0 {
+		v.add("keys.algorithms", "must list at least one algorithm (%s)", strings.Join(algorithms, ", "))
+	}
+	for i, alg := range c.Keys.Algorithms {
+		switch {
+		case !slices.Contains(algorithms, alg):
+			v.add("keys.algorithms", "unsupported algorithm %q (want %s)", alg, strings.Join(algorithms, " or "))
+		case slices.Index(c.Keys.Algorithms, alg) < i:
+			v.add("keys.algorithms", "%s is listed twice", alg)
+		}
+	}
+	v.check(!slices.Contains(rsaBits, c.Keys.RSABits), "keys.rsa_bits", "%d is not supported (want 2048, 3072 or 4096)", c.Keys.RSABits)
+	if strings.TrimSpace(c.Keys.Rotation) == "" {
+		v.add("keys.rotation", "must not be empty")
+	} else if _, err := ParseRotation(c.Keys.Rotation); err != nil {
+		v.add("keys.rotation", "invalid cron spec %q: %v", c.Keys.Rotation, unwrapAll(err))
+	}
+	v.nonNegative("keys.prepublish", c.Keys.Prepublish)
+	v.positive("keys.reconcile_interval", c.Keys.ReconcileInterval)
+	v.nonNegative("keys.clock_leeway", c.Keys.ClockLeeway)
+
+	// jwks
+	v.positive("jwks.max_age", c.JWKS.MaxAge)
+	if c.Keys.Prepublish >= 0 && c.JWKS.MaxAge > 0 && c.Keys.Prepublish < c.JWKS.MaxAge {
+		v.add("keys.prepublish", "(%s) must be at least jwks.max_age (%s), or caches could miss the next key", c.Keys.Prepublish, c.JWKS.MaxAge)
+	}
+
+	// tokens
+	v.positive("tokens.access_ttl", c.Tokens.AccessTTL)
+	v.positive("tokens.refresh_ttl", c.Tokens.RefreshTTL)
+	v.nonNegative("tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL)
+	v.positive("tokens.id_token_ttl", c.Tokens.IDTokenTTL)
+	v.nonNegative("tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace)
+	if c.Tokens.RefreshTTL > 0 && c.Tokens.RefreshIdleTTL > c.Tokens.RefreshTTL {
+		v.add("tokens.refresh_idle_ttl", "(%s) must not exceed tokens.refresh_ttl (%s)", c.Tokens.RefreshIdleTTL, c.Tokens.RefreshTTL)
+	}
+
+	// compat
+	v.check(c.Compat.SimpleJWT && strings.TrimSpace(c.Compat.ClientID) == "", "compat.client_id", "must be set when compat.simplejwt is on")
+
+	// security
+	for _, p := range c.Security.TrustedProxies {
+		if !validProxy(p) {
+			v.add("security.trusted_proxies", "%q is neither an IP address nor a CIDR prefix", p)
+		}
+	}
+	v.check(c.Security.PasswordHashConcurrency < 0, "security.password_hash_concurrency", "must not be negative (0 means the number of CPUs)")
+
+	// log
+	v.check(!slices.Contains(logLevels, c.Log.Level), "log.level", "unknown level %q (want %s)", c.Log.Level, strings.Join(logLevels, ", "))
+	v.check(!slices.Contains(logFormats, c.Log.Format), "log.format", "unknown format %q (want %s)", c.Log.Format, strings.Join(logFormats, ", "))
+
+	return v.err()
+}
+
+func (c Config) validateIssuer(v *validator) {
+	if c.Issuer == "" {
+		v.add("issuer", "must be set")
+		return
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		v.add("issuer", "is not a valid URL")
+		return
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add("issuer", "must be an absolute http or https URL")
+		return
+	case u.Host == "" || u.Hostname() == "":
+		v.add("issuer", "must have a host")
+		return
+	case u.User != nil:
+		v.add("issuer", "must not contain user information")
+		return
+	case u.RawQuery != "" || u.ForceQuery:
+		v.add("issuer", "must not have a query")
+	case u.Fragment != "" || strings.Contains(c.Issuer, "#"):
+		v.add("issuer", "must not have a fragment")
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		v.add("issuer", "must use https (plain http is allowed only for localhost and loopback addresses, not %q)", u.Hostname())
+	}
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address
+// (127.0.0.0/8, ::1).
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+func validListen(listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("%q is not a host:port address", listen)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port (want 0 to 65535)", listen)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q has an invalid host", listen)
+	}
+	return nil
+}
+
+func validMongoDatabase(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("must be set with the mongo backend")
+	case len(name) > 63:
+		return fmt.Errorf("must be at most 63 bytes")
+	case strings.ContainsAny(name, "/\\. \"$*<>:|?\x00"):
+		return fmt.Errorf("%q contains a character MongoDB forbids in database names", name)
+	}
+	return nil
+}
+
+func validProxy(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := netip.ParsePrefix(s)
+	return err == nil
+}
+
+// unwrapAll returns the innermost error, dropping context that repeats the
+// value already quoted in the message.
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+// validator collects problems.
+type validator struct{ problems []Problem }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) check(bad bool, key, format string, args ...any) {
+	if bad {
+		v.add(key, format, args...)
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	v.check(d <= 0, key, "(%s) must be positive", d)
+}
+
+func (v *validator) nonNegative(key string, d time.Duration) {
+	v.check(d < 0, key, "(%s) must not be negative", d)
+}
+
+func (v *validator) err() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
