@@ -1,0 +1,220 @@
+// Package bolt is Sigil's embedded storage backend: every record in one
+// bbolt file (go.etcd.io/bbolt) used by one process.
+//
+// Each record kind has its own bucket keyed by the record's id; usernames
+// have an index bucket (username → user id) kept in the same transaction as
+// the user. Records are JSON-encoded through private record types, so the
+// encoding persists fields (password and secret hashes) that the storage
+// types hide from JSON output, and does not change when those tags do.
+//
+// bbolt runs one writer at a time, so every read-check-write method
+// (MarkRefreshTokenUsed, RehashUserPassword, CompareAndSwapKeySet,
+// RecordLoginFailure, the Create methods) is a single Update transaction and
+// therefore atomic. Every commit is fsynced. The file is held under an
+// exclusive lock while open: a second process (or a second Open in the same
+// process) fails after Options.LockTimeout.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// DefaultLockTimeout is how long Open waits for the file lock when
+// Options.LockTimeout is zero.
+const DefaultLockTimeout = time.Second
+
+// schemaVersion is written to the meta bucket of a new file; Open refuses a
+// file written with another version.
+const schemaVersion = "1"
+
+// Bucket names.
+var (
+	bucketMeta          = []byte("meta")
+	bucketUsers         = []byte("users")
+	bucketUsernames     = []byte("usernames")
+	bucketClients       = []byte("clients")
+	bucketKeySet        = []byte("keyset")
+	bucketKeyEvents     = []byte("key_events")
+	bucketFamilies      = []byte("refresh_families")
+	bucketRefreshTokens = []byte("refresh_tokens")
+	bucketDenyList      = []byte("deny_list")
+	bucketLoginFailures = []byte("login_failures")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
+		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
+	}
+
+	keySchema     = []byte("schema")
+	keyCurrentSet = []byte("current")
+)
+
+// Options configures Open.
+type Options struct {
+	// LockTimeout is how long Open waits for the exclusive file lock held by
+	// another process before failing. Zero or negative means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is a storage.Store backed by one bbolt file. It is safe for
+// concurrent use by many goroutines of the process that opened it.
+type Store struct {
+	db   *bbolt.DB
+	path string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens the bbolt file at path, creating it (mode 0600) and its parent
+// directory (mode 0700) if missing, and creates the buckets. It holds an
+// exclusive lock on the file until Close; if another process holds the lock,
+// Open fails after opts.LockTimeout with an error that names the path. Open
+// also fails if the file is not a bbolt file or was written by an
+// incompatible schema version.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("bolt: create directory for %s: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: open %s: database is locked by another sigil process (waited %s): %w", path, timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this build supports %q", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path returns the file path given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file lock and closes the file. Calling it again is a
+// no-op; every other method fails once the store is closed.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Ping reports an error if the store is closed or ctx is done.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.view(ctx, "ping", func(*bbolt.Tx) error { return nil })
+}
+
+// view runs fn in a read-only transaction after checking ctx, wrapping any
+// error with op.
+func (s *Store) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction after checking ctx, wrapping any
+// error with op. The transaction commits (and fsyncs) only if fn returns nil.
+func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	if err := s.db.Update(fn); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	return nil
+}
+
+// expired reports whether a record expiring at exp is expired at now.
+func expired(exp, now time.Time) bool { return !now.Before(exp) }
+
+// Purge deletes refresh tokens, families, deny-list entries and login-failure
+// counters that expired at or before now, in one transaction, and counts
+// them. Unexpired records are untouched. On error nothing is deleted.
+func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, error) {
+	var stats storage.PurgeStats
+	err := s.update(ctx, "purge", func(tx *bbolt.Tx) error {
+		targets := []struct {
+			bucket []byte
+			count  *int
+		}{
+			{bucketRefreshTokens, &stats.RefreshTokens},
+			{bucketFamilies, &stats.Families},
+			{bucketDenyList, &stats.DeniedTokens},
+			{bucketLoginFailures, &stats.LoginFailures},
+		}
+		for _, tg := range targets {
+			n, err := purgeBucket(tx.Bucket(tg.bucket), now)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tg.bucket, err)
+			}
+			*tg.count = n
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.PurgeStats{}, err
+	}
+	return stats, nil
+}
+
+// purgeBucket deletes the records of b (each JSON with an expires_at field)
+// that are expired at now and returns how many it deleted.
+func purgeBucket(b *bbolt.Bucket, now time.Time) (int, error) {
+	var doomed [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var r expiringRecord
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		if expired(r.ExpiresAt, now) {
+			doomed = append(doomed, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Delete after the walk: deleting under a live cursor can skip keys.
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(doomed), nil
+}

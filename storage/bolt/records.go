@@ -1,0 +1,271 @@
+package bolt
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// The record types below are the on-disk encoding. They are separate from the
+// storage types on purpose: storage.User.PasswordHash and
+// storage.Client.SecretHash are tagged json:"-" to keep them out of API and
+// CLI output, but must be persisted here. Field names are part of the file
+// format; rename only with a schema version bump.
+
+type userRecord struct {
+	ID                string    `json:"id"`
+	Username          string    `json:"username"`
+	Email             string    `json:"email,omitempty"`
+	EmailVerified     bool      `json:"email_verified,omitempty"`
+	Name              string    `json:"name,omitempty"`
+	GivenName         string    `json:"given_name,omitempty"`
+	FamilyName        string    `json:"family_name,omitempty"`
+	PasswordHash      string    `json:"password_hash"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	Disabled          bool      `json:"disabled,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+func userToRecord(u storage.User) userRecord {
+	return userRecord{
+		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, GivenName: u.GivenName, FamilyName: u.FamilyName,
+		PasswordHash: u.PasswordHash, PasswordChangedAt: utc(u.PasswordChangedAt),
+		Disabled: u.Disabled, CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
+	}
+}
+
+func (r userRecord) user() storage.User {
+	return storage.User{
+		ID: r.ID, Username: r.Username, Email: r.Email, EmailVerified: r.EmailVerified,
+		Name: r.Name, GivenName: r.GivenName, FamilyName: r.FamilyName,
+		PasswordHash: r.PasswordHash, PasswordChangedAt: utc(r.PasswordChangedAt),
+		Disabled: r.Disabled, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+	}
+}
+
+type clientRecord struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name,omitempty"`
+	Public          bool      `json:"public,omitempty"`
+	SecretHash      []byte    `json:"secret_hash,omitempty"`
+	Grants          []string  `json:"grants,omitempty"`
+	Scopes          []string  `json:"scopes,omitempty"`
+	Audiences       []string  `json:"audiences,omitempty"`
+	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+func clientToRecord(c storage.Client) clientRecord {
+	return clientRecord{
+		ID: c.ID, Name: c.Name, Public: c.Public, SecretHash: c.SecretHash,
+		Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences,
+		TokenSigningAlg: c.TokenSigningAlg, CreatedAt: utc(c.CreatedAt),
+	}
+}
+
+// client returns the record as a storage.Client. Slices come fresh from
+// decoding, so the caller owns them.
+func (r clientRecord) client() storage.Client {
+	return storage.Client{
+		ID: r.ID, Name: r.Name, Public: r.Public, SecretHash: r.SecretHash,
+		Grants: r.Grants, Scopes: r.Scopes, Audiences: r.Audiences,
+		TokenSigningAlg: r.TokenSigningAlg, CreatedAt: utc(r.CreatedAt),
+	}
+}
+
+type keyRecord struct {
+	KID           string    `json:"kid"`
+	Alg           string    `json:"alg"`
+	State         string    `json:"state"`
+	PublicJWK     []byte    `json:"public_jwk,omitempty"`
+	SealedPrivate []byte    `json:"sealed_private,omitempty"`
+	KEKID         string    `json:"kek_id,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	PublishedAt   time.Time `json:"published_at"`
+	ActivatedAt   time.Time `json:"activated_at,omitzero"`
+	RetiredAt     time.Time `json:"retired_at,omitzero"`
+	VerifyUntil   time.Time `json:"verify_until,omitzero"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokeReason  string    `json:"revoke_reason,omitempty"`
+}
+
+type keySetRecord struct {
+	Version      int64       `json:"version"`
+	Keys         []keyRecord `json:"keys,omitempty"`
+	LastRotation time.Time   `json:"last_rotation,omitzero"`
+	UpdatedAt    time.Time   `json:"updated_at"`
+	UpdatedBy    string      `json:"updated_by,omitempty"`
+}
+
+func keySetToRecord(ks storage.KeySet) keySetRecord {
+	r := keySetRecord{
+		Version: ks.Version, LastRotation: utc(ks.LastRotation),
+		UpdatedAt: utc(ks.UpdatedAt), UpdatedBy: ks.UpdatedBy,
+	}
+	for _, k := range ks.Keys {
+		r.Keys = append(r.Keys, keyRecord{
+			KID: k.KID, Alg: k.Alg, State: string(k.State),
+			PublicJWK: k.PublicJWK, SealedPrivate: k.SealedPrivate, KEKID: k.KEKID,
+			CreatedAt: utc(k.CreatedAt), PublishedAt: utc(k.PublishedAt),
+			ActivatedAt: utc(k.ActivatedAt), RetiredAt: utc(k.RetiredAt),
+			VerifyUntil: utc(k.VerifyUntil), RevokedAt: utc(k.RevokedAt),
+			RevokeReason: k.RevokeReason,
+		})
+	}
+	return r
+}
+
+func (r keySetRecord) keySet() storage.KeySet {
+	ks := storage.KeySet{
+		Version: r.Version, LastRotation: utc(r.LastRotation),
+		UpdatedAt: utc(r.UpdatedAt), UpdatedBy: r.UpdatedBy,
+	}
+	for _, k := range r.Keys {
+		ks.Keys = append(ks.Keys, storage.Key{
+			KID: k.KID, Alg: k.Alg, State: storage.KeyState(k.State),
+			PublicJWK: k.PublicJWK, SealedPrivate: k.SealedPrivate, KEKID: k.KEKID,
+			CreatedAt: utc(k.CreatedAt), PublishedAt: utc(k.PublishedAt),
+			ActivatedAt: utc(k.ActivatedAt), RetiredAt: utc(k.RetiredAt),
+			VerifyUntil: utc(k.VerifyUntil), RevokedAt: utc(k.RevokedAt),
+			RevokeReason: k.RevokeReason,
+		})
+	}
+	return ks
+}
+
+type keyEventRecord struct {
+	ID     string    `json:"id"`
+	Time   time.Time `json:"time"`
+	KID    string    `json:"kid"`
+	Alg    string    `json:"alg"`
+	Action string    `json:"action"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+func keyEventToRecord(e storage.KeyEvent) keyEventRecord {
+	return keyEventRecord{
+		ID: e.ID, Time: utc(e.Time), KID: e.KID, Alg: e.Alg, Action: e.Action,
+		From: string(e.From), To: string(e.To), Actor: e.Actor, Reason: e.Reason,
+	}
+}
+
+func (r keyEventRecord) keyEvent() storage.KeyEvent {
+	return storage.KeyEvent{
+		ID: r.ID, Time: utc(r.Time), KID: r.KID, Alg: r.Alg, Action: r.Action,
+		From: storage.KeyState(r.From), To: storage.KeyState(r.To), Actor: r.Actor, Reason: r.Reason,
+	}
+}
+
+// expiringRecord is the part of every expiring record that Purge reads.
+type expiringRecord struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type familyRecord struct {
+	ID           string    `json:"id"`
+	ClientID     string    `json:"client_id"`
+	UserID       string    `json:"user_id"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	AuthTime     time.Time `json:"auth_time"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Revoked      bool      `json:"revoked,omitempty"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+func familyToRecord(f storage.RefreshFamily) familyRecord {
+	return familyRecord{
+		ID: f.ID, ClientID: f.ClientID, UserID: f.UserID, Scopes: f.Scopes,
+		AuthTime: utc(f.AuthTime), ExpiresAt: utc(f.ExpiresAt),
+		Revoked: f.Revoked, RevokedAt: utc(f.RevokedAt), RevokeReason: f.RevokeReason,
+	}
+}
+
+func (r familyRecord) family() storage.RefreshFamily {
+	return storage.RefreshFamily{
+		ID: r.ID, ClientID: r.ClientID, UserID: r.UserID, Scopes: r.Scopes,
+		AuthTime: utc(r.AuthTime), ExpiresAt: utc(r.ExpiresAt),
+		Revoked: r.Revoked, RevokedAt: utc(r.RevokedAt), RevokeReason: r.RevokeReason,
+	}
+}
+
+type refreshTokenRecord struct {
+	ID        string    `json:"id"`
+	FamilyID  string    `json:"family_id"`
+	ClientID  string    `json:"client_id"`
+	UserID    string    `json:"user_id"`
+	Scopes    []string  `json:"scopes,omitempty"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used,omitempty"`
+	UsedAt    time.Time `json:"used_at,omitzero"`
+	ChildID   string    `json:"child_id,omitempty"`
+}
+
+func refreshTokenToRecord(t storage.RefreshToken) refreshTokenRecord {
+	return refreshTokenRecord{
+		ID: t.ID, FamilyID: t.FamilyID, ClientID: t.ClientID, UserID: t.UserID,
+		Scopes: t.Scopes, IssuedAt: utc(t.IssuedAt), ExpiresAt: utc(t.ExpiresAt),
+		Used: t.Used, UsedAt: utc(t.UsedAt), ChildID: t.ChildID,
+	}
+}
+
+func (r refreshTokenRecord) refreshToken() storage.RefreshToken {
+	return storage.RefreshToken{
+		ID: r.ID, FamilyID: r.FamilyID, ClientID: r.ClientID, UserID: r.UserID,
+		Scopes: r.Scopes, IssuedAt: utc(r.IssuedAt), ExpiresAt: utc(r.ExpiresAt),
+		Used: r.Used, UsedAt: utc(r.UsedAt), ChildID: r.ChildID,
+	}
+}
+
+type denyRecord struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type loginFailuresRecord struct {
+	Key         string    `json:"key"`
+	Count       int       `json:"count"`
+	LastFailure time.Time `json:"last_failure"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (r loginFailuresRecord) loginFailures() storage.LoginFailures {
+	return storage.LoginFailures{
+		Key: r.Key, Count: r.Count, LastFailure: utc(r.LastFailure), ExpiresAt: utc(r.ExpiresAt),
+	}
+}
+
+// utc returns t in UTC without its monotonic reading; the zero time stays
+// zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Round(0).UTC()
+}
+
+// encode marshals a record. Slices are cloned by marshalling, so the stored
+// bytes never alias the caller's record.
+func encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return b, nil
+}
+
+// decode unmarshals a record read from a bucket. The result never aliases
+// data, which bbolt invalidates when the transaction ends.
+func decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	return nil
+}
