@@ -31,8 +31,11 @@ import (
 	"github.com/sigilauth/sigil/storage"
 )
 
-// base is the fixed, millisecond-aligned instant every test time is built from.
-var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+// base is the fixed, millisecond-aligned instant every test time is built
+// from. It lies far in the future so that a backend's server-side expiry (a
+// MongoDB TTL index compares expires_at with the wall clock) never deletes a
+// record the test still expects to read.
+var base = time.Date(2100, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // at returns base+d.
 func at(d time.Duration) time.Time { return base.Add(d) }

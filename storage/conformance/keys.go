@@ -191,10 +191,10 @@ func testKeyEventsAppendList(t *testing.T, s storage.Store) {
 		t.Fatalf("ListKeyEvents on empty store: got %d events", len(got))
 	}
 	events := []storage.KeyEvent{
-		{ID: "20260102T030405.000-0003", Time: at(3 * time.Second), KID: "k2", Alg: "ES256", Action: "promote", From: storage.KeyNext, To: storage.KeyActive, Actor: "replica-a"},
-		{ID: "20260102T030405.000-0001", Time: at(time.Second), KID: "k1", Alg: "ES256", Action: "create", To: storage.KeyActive, Actor: "replica-a"},
-		{ID: "20260102T030405.000-0004", Time: at(4 * time.Second), KID: "k1", Alg: "ES256", Action: "revoke", From: storage.KeyRetired, To: storage.KeyRevoked, Actor: "operator:alice", Reason: "compromised"},
-		{ID: "20260102T030405.000-0002", Time: at(2 * time.Second), KID: "k2", Alg: "ES256", Action: "create", To: storage.KeyNext, Actor: "replica-b"},
+		{ID: "21000102T030405.000-0003", Time: at(3 * time.Second), KID: "k2", Alg: "ES256", Action: "promote", From: storage.KeyNext, To: storage.KeyActive, Actor: "replica-a"},
+		{ID: "21000102T030405.000-0001", Time: at(time.Second), KID: "k1", Alg: "ES256", Action: "create", To: storage.KeyActive, Actor: "replica-a"},
+		{ID: "21000102T030405.000-0004", Time: at(4 * time.Second), KID: "k1", Alg: "ES256", Action: "revoke", From: storage.KeyRetired, To: storage.KeyRevoked, Actor: "operator:alice", Reason: "compromised"},
+		{ID: "21000102T030405.000-0002", Time: at(2 * time.Second), KID: "k2", Alg: "ES256", Action: "create", To: storage.KeyNext, Actor: "replica-b"},
 	}
 	for _, e := range events {
 		must(t, "AppendKeyEvent "+e.ID, s.AppendKeyEvent(ctx(t), e))
