@@ -1,0 +1,65 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// CreateClient stores c. storage.ErrDuplicate if c.ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	if _, err := s.clients.InsertOne(ctx, toClientDoc(c)); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return duplicate("client", c.ID)
+		}
+		return s.wrap("insert client", err)
+	}
+	return nil
+}
+
+// GetClient returns the client, or storage.ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	var d clientDoc
+	err := s.clients.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return storage.Client{}, notFound("client", id)
+	}
+	if err != nil {
+		return storage.Client{}, s.wrap("get client", err)
+	}
+	return d.record(), nil
+}
+
+// ListClients returns every client ordered by ID.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	cur, err := s.clients.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, s.wrap("list clients", err)
+	}
+	var docs []clientDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.wrap("list clients", err)
+	}
+	clients := make([]storage.Client, 0, len(docs))
+	for _, d := range docs {
+		clients = append(clients, d.record())
+	}
+	return clients, nil
+}
+
+// DeleteClient removes the client. storage.ErrNotFound if absent.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.clients.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return s.wrap("delete client", err)
+	}
+	if res.DeletedCount == 0 {
+		return notFound("client", id)
+	}
+	return nil
+}

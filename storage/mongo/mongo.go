@@ -1,0 +1,317 @@
+// Package mongo is Sigil's MongoDB storage backend, built on
+// go.mongodb.org/mongo-driver/v2. It implements storage.Store and passes
+// storage/conformance.
+//
+// It sticks to what MongoDB, FerretDB, Amazon DocumentDB and Azure Cosmos DB
+// all provide:
+//   - every point look-up is by _id (user id, client id, token hash, family
+//     id, jti, login-failure key; usernames through a `usernames` collection
+//     whose _id is the username);
+//   - every change is one single-document atomic operation (conditional
+//     update, insert relying on _id uniqueness, replace with upsert); there
+//     are no multi-document transactions and no change streams;
+//   - writes use write concern majority and retryable writes;
+//   - TTL indexes on expires_at are created where the server supports them
+//     (their absence, as on FerretDB, is tolerated), but every read checks
+//     expiry against the caller's now and Purge deletes expired records, so
+//     correctness never depends on them.
+//
+// Collections: users, usernames, clients, keyset (one document, _id
+// "keyset"), key_events, refresh_tokens, refresh_families, denylist,
+// login_failures.
+//
+// Times are stored as BSON datetimes (millisecond precision) and returned in
+// UTC; zero times are not stored and come back as the zero time.
+//
+// Error messages never contain the connection string or its password.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// Collection names.
+const (
+	collUsers     = "users"
+	collUsernames = "usernames"
+	collClients   = "clients"
+	collKeySet    = "keyset"
+	collKeyEvents = "key_events"
+	collRefresh   = "refresh_tokens"
+	collFamilies  = "refresh_families"
+	collDenyList  = "denylist"
+	collFailures  = "login_failures"
+)
+
+// defaultServerSelectionTimeout bounds how long Open (and each operation)
+// waits for a reachable server when the connection string sets no
+// serverSelectionTimeoutMS.
+const defaultServerSelectionTimeout = 10 * time.Second
+
+// Store is a storage.Store backed by one MongoDB database. It is safe for
+// concurrent use by many goroutines and by many processes sharing the
+// database.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+
+	users, usernames, clients, keySet, keyEvents *mongo.Collection
+	refresh, families, denyList, failures        *mongo.Collection
+
+	// secret is the password of the connection string, removed from every
+	// error message the driver returns.
+	secret string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the MongoDB deployment at uri (a mongodb:// or
+// mongodb+srv:// connection string) with write concern majority and
+// retryable writes, checks that it answers (Ping), and ensures the indexes of
+// database. If uri sets no serverSelectionTimeoutMS, Open and later
+// operations wait at most 10 s for a reachable server; ctx bounds Open as a
+// whole.
+//
+// On failure nothing stays open and the error names the hosts only: the
+// password in uri never appears in it. The caller must Close the Store.
+func Open(ctx context.Context, uri, database string) (*Store, error) {
+	secret := uriPassword(uri)
+	hosts := uriHosts(uri)
+	if database == "" {
+		return nil, errors.New("mongo: database name is empty")
+	}
+	opts := options.Client().ApplyURI(uri)
+	if opts.ServerSelectionTimeout == nil {
+		opts.SetServerSelectionTimeout(defaultServerSelectionTimeout)
+	}
+	opts.SetWriteConcern(writeconcern.Majority()).SetRetryWrites(true)
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, redact(fmt.Errorf("mongo: connect to %s: %w", hosts, err), secret)
+	}
+	s := newStore(client, database, secret)
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, redact(fmt.Errorf("mongo: %s unreachable: %w", hosts, err), secret)
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, redact(fmt.Errorf("mongo: ensure indexes on %s: %w", hosts, err), secret)
+	}
+	return s, nil
+}
+
+func newStore(client *mongo.Client, database, secret string) *Store {
+	db := client.Database(database)
+	return &Store{
+		client:    client,
+		db:        db,
+		users:     db.Collection(collUsers),
+		usernames: db.Collection(collUsernames),
+		clients:   db.Collection(collClients),
+		keySet:    db.Collection(collKeySet),
+		keyEvents: db.Collection(collKeyEvents),
+		refresh:   db.Collection(collRefresh),
+		families:  db.Collection(collFamilies),
+		denyList:  db.Collection(collDenyList),
+		failures:  db.Collection(collFailures),
+		secret:    secret,
+	}
+}
+
+// Close disconnects from the server, waiting at most 10 s for in-flight
+// operations. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil {
+		return s.wrap("disconnect", err)
+	}
+	return nil
+}
+
+// Ping reports whether the primary answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return s.wrap("ping", err)
+	}
+	return nil
+}
+
+// Drop deletes the whole database with every record in it. Meant for tests
+// and for operators resetting a deployment; the Store stays open and usable
+// (collections are recreated on the next write, indexes are not).
+func (s *Store) Drop(ctx context.Context) error {
+	if err := s.db.Drop(ctx); err != nil {
+		return s.wrap("drop database", err)
+	}
+	return nil
+}
+
+// Database returns the name of the database the Store uses.
+func (s *Store) Database() string { return s.db.Name() }
+
+// ensureIndexes creates the unique, sort and TTL indexes. It is idempotent.
+// TTL indexes are skipped on servers that do not implement them.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	unique := []struct {
+		coll  *mongo.Collection
+		field string
+	}{
+		// A second guard behind the usernames collection: two user documents
+		// can never share a username, whatever happens between the two inserts
+		// of CreateUser.
+		{s.users, "username"},
+	}
+	for _, u := range unique {
+		_, err := u.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: u.field, Value: 1}},
+			Options: options.Index().SetUnique(true).SetName(u.field + "_unique"),
+		})
+		if err != nil {
+			return fmt.Errorf("unique index %s.%s: %w", u.coll.Name(), u.field, err)
+		}
+	}
+	for _, c := range []*mongo.Collection{s.refresh, s.families, s.denyList, s.failures} {
+		_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: "expires_at", Value: 1}},
+			Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_at_ttl"),
+		})
+		if err != nil && !unsupported(err) {
+			return fmt.Errorf("ttl index %s.expires_at: %w", c.Name(), err)
+		}
+		if err != nil {
+			// No TTL support (FerretDB): a plain index still speeds up Purge.
+			_, err = c.Indexes().CreateOne(ctx, mongo.IndexModel{
+				Keys:    bson.D{{Key: "expires_at", Value: 1}},
+				Options: options.Index().SetName("expires_at"),
+			})
+			if err != nil && !unsupported(err) {
+				return fmt.Errorf("index %s.expires_at: %w", c.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// unsupported reports whether err says the server does not implement the
+// requested feature (FerretDB answers NotImplemented to TTL indexes).
+func unsupported(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(115)) {
+		return true // NotImplemented, CommandNotSupported
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "not implemented") || strings.Contains(msg, "not supported") ||
+		strings.Contains(msg, "unsupported")
+}
+
+// wrap adds context to a driver error and removes the connection string's
+// password from its message.
+func (s *Store) wrap(op string, err error) error {
+	return redact(fmt.Errorf("mongo: %s: %w", op, err), s.secret)
+}
+
+// notFound returns storage.ErrNotFound wrapped with context.
+func notFound(what, id string) error {
+	return fmt.Errorf("mongo: %s %q: %w", what, id, storage.ErrNotFound)
+}
+
+// duplicate returns storage.ErrDuplicate wrapped with context.
+func duplicate(what, id string) error {
+	return fmt.Errorf("mongo: %s %q: %w", what, id, storage.ErrDuplicate)
+}
+
+// conflict returns storage.ErrConflict wrapped with context.
+func conflict(what, id string) error {
+	return fmt.Errorf("mongo: %s %q: %w", what, id, storage.ErrConflict)
+}
+
+// redactedError hides secret in the message of an error while keeping its
+// chain for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with every occurrence of secret (raw and URL-escaped)
+// replaced by "xxxxx" in its message.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	msg := err.Error()
+	clean := msg
+	for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		if v != "" {
+			clean = strings.ReplaceAll(clean, v, "xxxxx")
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// uriPassword returns the (unescaped) password of a mongodb:// connection
+// string, or "" if it has none. It never fails: an unparsable string yields
+// its whole user-info part, so that nothing secret can leak.
+func uriPassword(uri string) string {
+	userinfo := uriUserinfo(uri)
+	i := strings.IndexByte(userinfo, ':')
+	if i < 0 {
+		return ""
+	}
+	pw := userinfo[i+1:]
+	if un, err := url.PathUnescape(pw); err == nil {
+		return un
+	}
+	return pw
+}
+
+// uriUserinfo returns the part of uri between "://" and the last "@", or ""
+// if uri has no "@". Cutting at the last "@" keeps a password that contains
+// an unescaped "/", "?" or "@" whole.
+func uriUserinfo(uri string) string {
+	rest := uri
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	i := strings.LastIndexByte(rest, '@')
+	if i < 0 {
+		return ""
+	}
+	return rest[:i]
+}
+
+// uriHosts returns the scheme and host list of uri without user info, path
+// or options, for error messages: "mongodb://db1:27017,db2:27017".
+func uriHosts(uri string) string {
+	scheme, rest := "mongodb", uri
+	if i := strings.Index(rest, "://"); i >= 0 {
+		scheme, rest = rest[:i], rest[i+3:]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	return scheme + "://" + rest
+}

@@ -1,0 +1,387 @@
+package mongo
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// The BSON documents below are the on-disk format. They are separate from the
+// storage records because those carry json tags that hide secrets (password
+// and client-secret hashes) from CLI output, while the database must keep
+// them. Optional times are pointers so that a zero time is not stored at all
+// and comes back as the zero time.
+
+// userDoc is a document of the users collection.
+type userDoc struct {
+	ID                string     `bson:"_id"`
+	Username          string     `bson:"username"`
+	Email             string     `bson:"email,omitempty"`
+	EmailVerified     bool       `bson:"email_verified"`
+	Name              string     `bson:"name,omitempty"`
+	GivenName         string     `bson:"given_name,omitempty"`
+	FamilyName        string     `bson:"family_name,omitempty"`
+	PasswordHash      string     `bson:"password_hash"`
+	PasswordChangedAt *time.Time `bson:"password_changed_at,omitempty"`
+	Disabled          bool       `bson:"disabled"`
+	CreatedAt         *time.Time `bson:"created_at,omitempty"`
+	UpdatedAt         *time.Time `bson:"updated_at,omitempty"`
+}
+
+// usernameDoc maps a username (its _id) to the id of the user holding it.
+type usernameDoc struct {
+	Username string `bson:"_id"`
+	UserID   string `bson:"user_id"`
+}
+
+// clientDoc is a document of the clients collection.
+type clientDoc struct {
+	ID              string     `bson:"_id"`
+	Name            string     `bson:"name,omitempty"`
+	Public          bool       `bson:"public"`
+	SecretHash      []byte     `bson:"secret_hash,omitempty"`
+	Grants          []string   `bson:"grants,omitempty"`
+	Scopes          []string   `bson:"scopes,omitempty"`
+	Audiences       []string   `bson:"audiences,omitempty"`
+	TokenSigningAlg string     `bson:"token_signing_alg,omitempty"`
+	CreatedAt       *time.Time `bson:"created_at,omitempty"`
+}
+
+// keySetID is the _id of the single key-set document.
+const keySetID = "keyset"
+
+// keySetDoc is the single document of the keyset collection.
+type keySetDoc struct {
+	ID           string     `bson:"_id"`
+	Version      int64      `bson:"version"`
+	Keys         []keyDoc   `bson:"keys"`
+	LastRotation *time.Time `bson:"last_rotation,omitempty"`
+	UpdatedAt    *time.Time `bson:"updated_at,omitempty"`
+	UpdatedBy    string     `bson:"updated_by,omitempty"`
+}
+
+// keyDoc is one key inside keySetDoc.
+type keyDoc struct {
+	KID           string     `bson:"kid"`
+	Alg           string     `bson:"alg"`
+	State         string     `bson:"state"`
+	PublicJWK     []byte     `bson:"public_jwk,omitempty"`
+	SealedPrivate []byte     `bson:"sealed_private,omitempty"`
+	KEKID         string     `bson:"kek_id,omitempty"`
+	CreatedAt     *time.Time `bson:"created_at,omitempty"`
+	PublishedAt   *time.Time `bson:"published_at,omitempty"`
+	ActivatedAt   *time.Time `bson:"activated_at,omitempty"`
+	RetiredAt     *time.Time `bson:"retired_at,omitempty"`
+	VerifyUntil   *time.Time `bson:"verify_until,omitempty"`
+	RevokedAt     *time.Time `bson:"revoked_at,omitempty"`
+	RevokeReason  string     `bson:"revoke_reason,omitempty"`
+}
+
+// keyEventDoc is a document of the key_events collection.
+type keyEventDoc struct {
+	ID     string     `bson:"_id"`
+	Time   *time.Time `bson:"time,omitempty"`
+	KID    string     `bson:"kid"`
+	Alg    string     `bson:"alg"`
+	Action string     `bson:"action"`
+	From   string     `bson:"from,omitempty"`
+	To     string     `bson:"to,omitempty"`
+	Actor  string     `bson:"actor"`
+	Reason string     `bson:"reason,omitempty"`
+}
+
+// refreshDoc is a document of the refresh_tokens collection. ExpiresAt is
+// always stored (the TTL index and every expiry filter use it).
+type refreshDoc struct {
+	ID        string     `bson:"_id"`
+	FamilyID  string     `bson:"family_id"`
+	ClientID  string     `bson:"client_id"`
+	UserID    string     `bson:"user_id"`
+	Scopes    []string   `bson:"scopes,omitempty"`
+	IssuedAt  *time.Time `bson:"issued_at,omitempty"`
+	ExpiresAt time.Time  `bson:"expires_at"`
+	Used      bool       `bson:"used"`
+	UsedAt    *time.Time `bson:"used_at,omitempty"`
+	ChildID   string     `bson:"child_id,omitempty"`
+}
+
+// familyDoc is a document of the refresh_families collection.
+type familyDoc struct {
+	ID           string     `bson:"_id"`
+	ClientID     string     `bson:"client_id"`
+	UserID       string     `bson:"user_id"`
+	Scopes       []string   `bson:"scopes,omitempty"`
+	AuthTime     *time.Time `bson:"auth_time,omitempty"`
+	ExpiresAt    time.Time  `bson:"expires_at"`
+	Revoked      bool       `bson:"revoked"`
+	RevokedAt    *time.Time `bson:"revoked_at,omitempty"`
+	RevokeReason string     `bson:"revoke_reason,omitempty"`
+}
+
+// deniedDoc is a document of the denylist collection.
+type deniedDoc struct {
+	JTI       string    `bson:"_id"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// failuresDoc is a document of the login_failures collection.
+type failuresDoc struct {
+	Key         string    `bson:"_id"`
+	Count       int64     `bson:"count"`
+	LastFailure time.Time `bson:"last_failure"`
+	ExpiresAt   time.Time `bson:"expires_at"`
+}
+
+// tp returns a pointer to t in UTC, or nil for the zero time.
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// ft returns *p in UTC, or the zero time for nil or a stored zero time.
+func ft(p *time.Time) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	return fv(*p)
+}
+
+// fv returns t in UTC, or the zero time if t is zero.
+func fv(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// clone copies a slice, keeping nil and empty as nil.
+func clone[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func toUserDoc(u storage.User) userDoc {
+	return userDoc{
+		ID:                u.ID,
+		Username:          u.Username,
+		Email:             u.Email,
+		EmailVerified:     u.EmailVerified,
+		Name:              u.Name,
+		GivenName:         u.GivenName,
+		FamilyName:        u.FamilyName,
+		PasswordHash:      u.PasswordHash,
+		PasswordChangedAt: tp(u.PasswordChangedAt),
+		Disabled:          u.Disabled,
+		CreatedAt:         tp(u.CreatedAt),
+		UpdatedAt:         tp(u.UpdatedAt),
+	}
+}
+
+func (d userDoc) record() storage.User {
+	return storage.User{
+		ID:                d.ID,
+		Username:          d.Username,
+		Email:             d.Email,
+		EmailVerified:     d.EmailVerified,
+		Name:              d.Name,
+		GivenName:         d.GivenName,
+		FamilyName:        d.FamilyName,
+		PasswordHash:      d.PasswordHash,
+		PasswordChangedAt: ft(d.PasswordChangedAt),
+		Disabled:          d.Disabled,
+		CreatedAt:         ft(d.CreatedAt),
+		UpdatedAt:         ft(d.UpdatedAt),
+	}
+}
+
+func toClientDoc(c storage.Client) clientDoc {
+	return clientDoc{
+		ID:              c.ID,
+		Name:            c.Name,
+		Public:          c.Public,
+		SecretHash:      clone(c.SecretHash),
+		Grants:          clone(c.Grants),
+		Scopes:          clone(c.Scopes),
+		Audiences:       clone(c.Audiences),
+		TokenSigningAlg: c.TokenSigningAlg,
+		CreatedAt:       tp(c.CreatedAt),
+	}
+}
+
+func (d clientDoc) record() storage.Client {
+	return storage.Client{
+		ID:              d.ID,
+		Name:            d.Name,
+		Public:          d.Public,
+		SecretHash:      clone(d.SecretHash),
+		Grants:          clone(d.Grants),
+		Scopes:          clone(d.Scopes),
+		Audiences:       clone(d.Audiences),
+		TokenSigningAlg: d.TokenSigningAlg,
+		CreatedAt:       ft(d.CreatedAt),
+	}
+}
+
+func toKeySetDoc(ks storage.KeySet, version int64) keySetDoc {
+	keys := make([]keyDoc, 0, len(ks.Keys))
+	for _, k := range ks.Keys {
+		keys = append(keys, keyDoc{
+			KID:           k.KID,
+			Alg:           k.Alg,
+			State:         string(k.State),
+			PublicJWK:     clone(k.PublicJWK),
+			SealedPrivate: clone(k.SealedPrivate),
+			KEKID:         k.KEKID,
+			CreatedAt:     tp(k.CreatedAt),
+			PublishedAt:   tp(k.PublishedAt),
+			ActivatedAt:   tp(k.ActivatedAt),
+			RetiredAt:     tp(k.RetiredAt),
+			VerifyUntil:   tp(k.VerifyUntil),
+			RevokedAt:     tp(k.RevokedAt),
+			RevokeReason:  k.RevokeReason,
+		})
+	}
+	return keySetDoc{
+		ID:           keySetID,
+		Version:      version,
+		Keys:         keys,
+		LastRotation: tp(ks.LastRotation),
+		UpdatedAt:    tp(ks.UpdatedAt),
+		UpdatedBy:    ks.UpdatedBy,
+	}
+}
+
+func (d keySetDoc) record() storage.KeySet {
+	var keys []storage.Key
+	for _, k := range d.Keys {
+		keys = append(keys, storage.Key{
+			KID:           k.KID,
+			Alg:           k.Alg,
+			State:         storage.KeyState(k.State),
+			PublicJWK:     clone(k.PublicJWK),
+			SealedPrivate: clone(k.SealedPrivate),
+			KEKID:         k.KEKID,
+			CreatedAt:     ft(k.CreatedAt),
+			PublishedAt:   ft(k.PublishedAt),
+			ActivatedAt:   ft(k.ActivatedAt),
+			RetiredAt:     ft(k.RetiredAt),
+			VerifyUntil:   ft(k.VerifyUntil),
+			RevokedAt:     ft(k.RevokedAt),
+			RevokeReason:  k.RevokeReason,
+		})
+	}
+	return storage.KeySet{
+		Version:      d.Version,
+		Keys:         keys,
+		LastRotation: ft(d.LastRotation),
+		UpdatedAt:    ft(d.UpdatedAt),
+		UpdatedBy:    d.UpdatedBy,
+	}
+}
+
+func toKeyEventDoc(e storage.KeyEvent) keyEventDoc {
+	return keyEventDoc{
+		ID:     e.ID,
+		Time:   tp(e.Time),
+		KID:    e.KID,
+		Alg:    e.Alg,
+		Action: e.Action,
+		From:   string(e.From),
+		To:     string(e.To),
+		Actor:  e.Actor,
+		Reason: e.Reason,
+	}
+}
+
+func (d keyEventDoc) record() storage.KeyEvent {
+	return storage.KeyEvent{
+		ID:     d.ID,
+		Time:   ft(d.Time),
+		KID:    d.KID,
+		Alg:    d.Alg,
+		Action: d.Action,
+		From:   storage.KeyState(d.From),
+		To:     storage.KeyState(d.To),
+		Actor:  d.Actor,
+		Reason: d.Reason,
+	}
+}
+
+func toRefreshDoc(t storage.RefreshToken) refreshDoc {
+	return refreshDoc{
+		ID:        t.ID,
+		FamilyID:  t.FamilyID,
+		ClientID:  t.ClientID,
+		UserID:    t.UserID,
+		Scopes:    clone(t.Scopes),
+		IssuedAt:  tp(t.IssuedAt),
+		ExpiresAt: t.ExpiresAt.UTC(),
+		Used:      t.Used,
+		UsedAt:    tp(t.UsedAt),
+		ChildID:   t.ChildID,
+	}
+}
+
+func (d refreshDoc) record() storage.RefreshToken {
+	return storage.RefreshToken{
+		ID:        d.ID,
+		FamilyID:  d.FamilyID,
+		ClientID:  d.ClientID,
+		UserID:    d.UserID,
+		Scopes:    clone(d.Scopes),
+		IssuedAt:  ft(d.IssuedAt),
+		ExpiresAt: fv(d.ExpiresAt),
+		Used:      d.Used,
+		UsedAt:    ft(d.UsedAt),
+		ChildID:   d.ChildID,
+	}
+}
+
+func toFamilyDoc(f storage.RefreshFamily) familyDoc {
+	return familyDoc{
+		ID:           f.ID,
+		ClientID:     f.ClientID,
+		UserID:       f.UserID,
+		Scopes:       clone(f.Scopes),
+		AuthTime:     tp(f.AuthTime),
+		ExpiresAt:    f.ExpiresAt.UTC(),
+		Revoked:      f.Revoked,
+		RevokedAt:    tp(f.RevokedAt),
+		RevokeReason: f.RevokeReason,
+	}
+}
+
+func (d familyDoc) record() storage.RefreshFamily {
+	return storage.RefreshFamily{
+		ID:           d.ID,
+		ClientID:     d.ClientID,
+		UserID:       d.UserID,
+		Scopes:       clone(d.Scopes),
+		AuthTime:     ft(d.AuthTime),
+		ExpiresAt:    fv(d.ExpiresAt),
+		Revoked:      d.Revoked,
+		RevokedAt:    ft(d.RevokedAt),
+		RevokeReason: d.RevokeReason,
+	}
+}
+
+func (d failuresDoc) record() storage.LoginFailures {
+	return storage.LoginFailures{
+		Key:         d.Key,
+		Count:       int(d.Count),
+		LastFailure: fv(d.LastFailure),
+		ExpiresAt:   fv(d.ExpiresAt),
+	}
+}
+
+// live reports whether a record expiring at expiresAt is still visible at
+// now. Stored times have millisecond precision; for a whole-millisecond e,
+// e > now holds exactly when e > now truncated to the millisecond, so this
+// agrees with the server-side filter {expires_at: {$gt: now}}.
+func live(expiresAt, now time.Time) bool { return expiresAt.After(now) }

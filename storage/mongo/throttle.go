@@ -1,0 +1,138 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// maxUpsertAttempts bounds the loops that retry after losing an upsert race;
+// each retry means another writer created or renewed the record meanwhile.
+const maxUpsertAttempts = 32
+
+// DenyAccessToken records jti as revoked until expiresAt. It is idempotent;
+// a later expiresAt extends the entry, an earlier one never shortens it.
+func (s *Store) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	for range maxUpsertAttempts {
+		_, err := s.denyList.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: jti}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "expires_at", Value: expiresAt.UTC()}}}},
+			options.UpdateOne().SetUpsert(true))
+		if err == nil {
+			return nil
+		}
+		// Two upserts of a new _id can race; the loser retries as an update.
+		if !mongo.IsDuplicateKeyError(err) {
+			return s.wrap("deny access token", err)
+		}
+	}
+	return fmt.Errorf("mongo: deny access token %q: too many concurrent writers", jti)
+}
+
+// IsAccessTokenDenied reports whether jti is denied and unexpired at now.
+func (s *Store) IsAccessTokenDenied(ctx context.Context, jti string, now time.Time) (bool, error) {
+	var d deniedDoc
+	err := s.denyList.FindOne(ctx, bson.D{{Key: "_id", Value: jti}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("check denied access token", err)
+	}
+	return live(d.ExpiresAt, now), nil
+}
+
+// RecordLoginFailure atomically increments the counter for key and returns
+// it, with LastFailure = now and ExpiresAt = now+ttl. It first increments an
+// unexpired counter with findOneAndUpdate; if there is none, it replaces an
+// expired one (or inserts a new one) with count 1 through a replace with
+// upsert filtered on {_id, expires_at <= now}. A duplicate key there means a
+// concurrent caller created or renewed the counter first, so it goes back to
+// incrementing. Every step is one single-document operation, so the count is
+// exact under any number of concurrent callers.
+func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
+	now = now.UTC()
+	expires := now.Add(ttl)
+	for range maxUpsertAttempts {
+		var d failuresDoc
+		err := s.failures.FindOneAndUpdate(ctx,
+			bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}},
+				{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}},
+			},
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+		if err == nil {
+			return d.record(), nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginFailures{}, s.wrap("record login failure", err)
+		}
+
+		fresh := failuresDoc{Key: key, Count: 1, LastFailure: now, ExpiresAt: expires}
+		_, err = s.failures.ReplaceOne(ctx,
+			bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+			fresh, options.Replace().SetUpsert(true))
+		if err == nil {
+			return fresh.record(), nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return storage.LoginFailures{}, s.wrap("record login failure", err)
+		}
+	}
+	return storage.LoginFailures{}, fmt.Errorf("mongo: record login failure for %q: too many concurrent writers", key)
+}
+
+// GetLoginFailures returns the counter, or storage.ErrNotFound if absent or
+// expired at now.
+func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
+	var d failuresDoc
+	err := s.failures.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !live(d.ExpiresAt, now)) {
+		return storage.LoginFailures{}, notFound("login failures", key)
+	}
+	if err != nil {
+		return storage.LoginFailures{}, s.wrap("get login failures", err)
+	}
+	return d.record(), nil
+}
+
+// ResetLoginFailures deletes the counter (no error if absent).
+func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+	if _, err := s.failures.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+		return s.wrap("reset login failures", err)
+	}
+	return nil
+}
+
+// Purge deletes refresh tokens, families, deny-list entries and
+// login-failure counters whose expires_at is at or before now, one
+// DeleteMany per collection. Unexpired records are untouched. On an error
+// the counts of the collections already purged are returned with it.
+func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, error) {
+	var stats storage.PurgeStats
+	filter := bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now.UTC()}}}}
+	for _, p := range []struct {
+		coll  *mongo.Collection
+		count *int
+	}{
+		{s.refresh, &stats.RefreshTokens},
+		{s.families, &stats.Families},
+		{s.denyList, &stats.DeniedTokens},
+		{s.failures, &stats.LoginFailures},
+	} {
+		res, err := p.coll.DeleteMany(ctx, filter)
+		if err != nil {
+			return stats, s.wrap("purge "+p.coll.Name(), err)
+		}
+		*p.count = int(res.DeletedCount)
+	}
+	return stats, nil
+}
