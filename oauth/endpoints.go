@@ -1,0 +1,226 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// RevokeRequest is a decoded RFC 7009 revocation request.
+type RevokeRequest struct {
+	Client ClientCredentials
+	// Token is the token to revoke (access or refresh).
+	Token string
+	// TokenTypeHint is accepted and ignored: both kinds are recognised by
+	// their form.
+	TokenTypeHint string
+}
+
+// Revoke implements RFC 7009 for an authenticated client. A refresh token
+// revokes its whole family; an access token's jti goes on the deny list
+// until its exp (introspection and userinfo then refuse it; offline
+// verifiers only see it expire). Unknown, malformed and expired tokens
+// succeed without effect. A token issued to another client is refused with
+// unauthorized_client. Storage failures are 503, never a false success.
+func (s *Service) Revoke(ctx context.Context, req RevokeRequest) error {
+	client, err := s.authenticateClient(ctx, req.Client)
+	if err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return errInvalidRequest("missing token")
+	}
+	return s.revoke(ctx, client.ID, req.Token, s.now())
+}
+
+func (s *Service) revoke(ctx context.Context, clientID, raw string, now time.Time) error {
+	if looksLikeRefreshToken(raw) {
+		t, err := s.store.GetRefreshToken(ctx, refreshTokenID(raw), now)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return storeErr("get refresh token", err)
+		}
+		if t.ClientID != clientID {
+			return errUnauthorizedClient("token was issued to another client")
+		}
+		if err := s.store.RevokeFamily(ctx, t.FamilyID, now, revokeByClient); err != nil && !isNotFound(err) {
+			return storeErr("revoke refresh family", err)
+		}
+		return nil
+	}
+	c, err := s.parseAccess(raw, now)
+	if err != nil {
+		return nil // unknown or expired: nothing to revoke
+	}
+	if c.ClientID != clientID {
+		return errUnauthorizedClient("token was issued to another client")
+	}
+	if err := s.store.DenyAccessToken(ctx, c.JTI, time.Unix(c.ExpiresAt, 0)); err != nil {
+		return storeErr("deny access token", err)
+	}
+	return nil
+}
+
+// IntrospectRequest is a decoded RFC 7662 request.
+type IntrospectRequest struct {
+	Client        ClientCredentials
+	Token         string
+	TokenTypeHint string
+}
+
+// Introspection is the RFC 7662 response. Inactive tokens carry only
+// Active=false.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	ExpiresAt int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  Audience `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+}
+
+// Introspect implements RFC 7662. The caller must be a confidential client
+// (public clients cannot authenticate: invalid_client). Any client may
+// introspect any token. An access token is active when its signature, issuer
+// and times check out and its jti is not denied (token_type "Bearer"); a
+// refresh token is active when it is unused and unexpired, its family is not
+// revoked, and its user still exists, is enabled and has not changed
+// password since the login (token_type "refresh_token"). Storage failures
+// are 503.
+func (s *Service) Introspect(ctx context.Context, req IntrospectRequest) (*Introspection, error) {
+	client, err := s.authenticateClient(ctx, req.Client)
+	if err != nil {
+		return nil, err
+	}
+	if client.Public {
+		return nil, errInvalidClient(req.Client.Basic, "introspection requires a confidential client")
+	}
+	if req.Token == "" {
+		return nil, errInvalidRequest("missing token")
+	}
+	now := s.now()
+	if looksLikeRefreshToken(req.Token) {
+		return s.introspectRefresh(ctx, req.Token, now)
+	}
+	c, err := s.checkAccess(ctx, req.Token, now)
+	if err != nil {
+		if e := AsError(err); e != nil && e.Code == CodeInvalidToken {
+			return &Introspection{}, nil
+		}
+		return nil, err
+	}
+	return &Introspection{
+		Active:    true,
+		Scope:     c.Scope,
+		ClientID:  c.ClientID,
+		TokenType: TokenTypeBearer,
+		ExpiresAt: c.ExpiresAt,
+		IssuedAt:  c.IssuedAt,
+		NotBefore: c.NotBefore,
+		Subject:   c.Subject,
+		Audience:  c.Audience,
+		Issuer:    c.Issuer,
+		JTI:       c.JTI,
+	}, nil
+}
+
+func (s *Service) introspectRefresh(ctx context.Context, raw string, now time.Time) (*Introspection, error) {
+	t, fam, u, err := s.activeRefresh(ctx, raw, now)
+	if err != nil {
+		if e := AsError(err); e != nil && e.Reason != ReasonUnavailable {
+			return &Introspection{}, nil
+		}
+		return nil, err
+	}
+	return &Introspection{
+		Active:    true,
+		Scope:     strings.Join(t.Scopes, " "),
+		ClientID:  t.ClientID,
+		Username:  u.Username,
+		TokenType: "refresh_token",
+		ExpiresAt: t.ExpiresAt.Unix(),
+		IssuedAt:  t.IssuedAt.Unix(),
+		Subject:   fam.UserID,
+		Issuer:    s.cfg.Issuer,
+	}, nil
+}
+
+// activeRefresh returns the token, family and user of a refresh token that
+// could be exchanged now, without changing anything. Failures are
+// invalid_grant with a Reason, or 503.
+func (s *Service) activeRefresh(ctx context.Context, raw string, now time.Time) (storage.RefreshToken, storage.RefreshFamily, storage.User, error) {
+	t, fam, err := s.lookupRefresh(ctx, raw, now)
+	if err != nil {
+		return t, fam, storage.User{}, err
+	}
+	if t.Used {
+		return t, fam, storage.User{}, errInvalidGrant(ReasonTokenRevoked, "refresh token was already used")
+	}
+	u, err := s.store.GetUser(ctx, fam.UserID)
+	switch {
+	case isNotFound(err):
+		return t, fam, u, errInvalidGrant(ReasonUserInactive, "user no longer exists")
+	case err != nil:
+		return t, fam, u, storeErr("get user", err)
+	case u.Disabled:
+		return t, fam, u, errInvalidGrant(ReasonUserInactive, "user is disabled")
+	case u.PasswordChangedAt.After(fam.AuthTime):
+		return t, fam, u, errInvalidGrant(ReasonPasswordChanged, "password changed since login")
+	}
+	return t, fam, u, nil
+}
+
+// UserInfo implements the OIDC userinfo endpoint for a Bearer access token
+// (the raw token, "" if the request had none). It refuses anything but a
+// valid, unrevoked access token of this server (ID tokens, other typs,
+// alg none or HS256, other issuers) with 401 invalid_token, a token without
+// the openid scope with 403 insufficient_scope, and a token whose user is
+// gone or disabled with 401 invalid_token. The result holds sub and the
+// profile and email claims the token's scopes allow.
+func (s *Service) UserInfo(ctx context.Context, bearer string) (*IDClaims, error) {
+	if bearer == "" {
+		return nil, &Error{
+			Code:        CodeInvalidRequest,
+			Status:      http.StatusUnauthorized,
+			Description: "missing bearer access token",
+			Challenge:   `Bearer realm="sigil"`,
+		}
+	}
+	now := s.now()
+	c, err := s.checkAccess(ctx, bearer, now)
+	if err != nil {
+		return nil, err
+	}
+	scopes := scopeList(c.Scope)
+	if !contains(scopes, ScopeOpenID) {
+		return nil, &Error{
+			Code:        CodeInsufficientScope,
+			Status:      http.StatusForbidden,
+			Description: "token lacks the openid scope",
+			Challenge:   `Bearer error="insufficient_scope", scope="openid"`,
+		}
+	}
+	u, err := s.store.GetUser(ctx, c.Subject)
+	switch {
+	case isNotFound(err):
+		return nil, errInvalidToken(ReasonUserInactive, "user no longer exists")
+	case err != nil:
+		return nil, storeErr("get user", err)
+	case u.Disabled:
+		return nil, errInvalidToken(ReasonUserInactive, "user is disabled")
+	}
+	out := &IDClaims{Subject: u.ID}
+	profileClaims(out, &u, scopes)
+	return out, nil
+}

@@ -1,0 +1,294 @@
+// Package oauth is Sigil's token service: the password, refresh_token and
+// client_credentials grants, client authentication, minting of access tokens
+// (RFC 9068) and ID tokens, refresh-token families with rotation and reuse
+// detection (RFC 9700 §4.14), revocation (RFC 7009), introspection
+// (RFC 7662), userinfo, login throttling, and the simplejwt-compatible
+// operations.
+//
+// The package is transport-neutral: the web package decodes HTTP requests
+// into the request types here and encodes the results. Every failure a
+// client should hear about is returned as *Error carrying the RFC 6749 code,
+// a safe description and the HTTP status; storage failures become 503
+// temporarily_unavailable with a Retry-After.
+//
+// Secrets (passwords, tokens, client secrets) never appear in errors or logs
+// written by this package.
+package oauth
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/storage"
+)
+
+// Signer signs JWTs with the server's active keys. *keys.KeyRing implements
+// it.
+type Signer interface {
+	// SignJWT returns a compact JWS of payload (JSON claims) with protected
+	// header {alg, kid, typ}; alg "" means DefaultAlg.
+	SignJWT(alg, typ string, payload []byte) (string, error)
+	// DefaultAlg is the algorithm used when a client names none.
+	DefaultAlg() string
+	// Algorithms lists the algorithms that can sign, default first.
+	Algorithms() []string
+}
+
+// PublicKeys finds the published verification key for a kid: next, active or
+// retired-but-published keys, never revoked ones. *keys.KeyRing implements
+// it.
+type PublicKeys interface {
+	PublicKey(kid string) (alg string, key crypto.PublicKey, ok bool)
+}
+
+// KeyRing is what the service needs from the key ring.
+type KeyRing interface {
+	Signer
+	PublicKeys
+}
+
+// Store is the slice of storage the token service uses. Every backend's
+// storage.Store satisfies it.
+type Store interface {
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+	storage.RefreshStore
+	storage.DenyList
+	storage.LoginThrottleStore
+}
+
+var _ Store = storage.Store(nil)
+
+// PasswordHasher verifies and hashes user passwords. Argon2id returns the
+// implementation backed by oauth/password. Implementations must be safe for
+// concurrent use and never put the password or hash in an error.
+type PasswordHasher interface {
+	// Verify reports whether pw matches encoded, and whether the hash should
+	// be replaced by Hash(pw) after a successful login.
+	Verify(encoded, pw string) (ok, needsRehash bool, err error)
+	// Hash returns the hash to store for pw under the current parameters.
+	Hash(pw string) (string, error)
+	// DummyVerify costs what Verify of a current hash costs, for users that
+	// cannot log in (unknown, disabled, locked).
+	DummyVerify(pw string)
+}
+
+// Argon2id returns a PasswordHasher that verifies argon2id, bcrypt and Django
+// pbkdf2_sha256 hashes and hashes with argon2id under p.
+func Argon2id(p password.Params) PasswordHasher { return argon2idHasher{p} }
+
+type argon2idHasher struct{ p password.Params }
+
+func (h argon2idHasher) Verify(encoded, pw string) (bool, bool, error) {
+	return password.Verify(encoded, pw, h.p)
+}
+func (h argon2idHasher) Hash(pw string) (string, error) { return password.Hash(pw, h.p) }
+func (h argon2idHasher) DummyVerify(pw string)          { password.DummyVerify(pw, h.p) }
+
+// Config configures the token service. Zero durations and counts take the
+// documented defaults; Issuer is required.
+type Config struct {
+	// Issuer is the iss claim of every token.
+	Issuer string
+	// AccessTTL is the lifetime of access tokens (default 5m).
+	AccessTTL time.Duration
+	// IDTokenTTL is the lifetime of ID tokens (default 1h).
+	IDTokenTTL time.Duration
+	// RefreshTTL is the absolute lifetime of a refresh family, counted from
+	// the login (default 24h).
+	RefreshTTL time.Duration
+	// RefreshIdleTTL, if positive, ends a refresh token not used for this
+	// long (never later than the family's end).
+	RefreshIdleTTL time.Duration
+	// RefreshReuseGrace, if positive, lets the client a refresh token was
+	// issued to present it again within this time of its first use and get
+	// a fresh pair instead of losing the family; see Service.Token.
+	RefreshReuseGrace time.Duration
+	// Leeway is the clock skew tolerated on nbf/iat of tokens this server
+	// verifies (default 30s). exp is never extended.
+	Leeway time.Duration
+
+	// SimpleJWT adds token_type "access" and user_id to access tokens and
+	// enables the SimpleJWT* methods.
+	SimpleJWT bool
+	// CompatClientID is the client the simplejwt operations act as.
+	CompatClientID string
+
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// PasswordHashConcurrency bounds concurrent password hashes (default:
+	// number of CPUs).
+	PasswordHashConcurrency int
+	// PasswordHashWait is how long a login waits for a hash slot before the
+	// answer is 503 (default 250ms).
+	PasswordHashWait time.Duration
+
+	// Lockout is the per-account exponential backoff.
+	Lockout Lockout
+	// IPLimit is the per-address token bucket for password logins.
+	IPLimit IPLimit
+}
+
+// Lockout configures the per-account backoff. After FreeFailures failures
+// within Window of each other, each further login for the account is refused
+// (without checking the password) until BaseDelay·2^(n−FreeFailures) after
+// the last failure, capped at MaxDelay.
+type Lockout struct {
+	FreeFailures int           // default 5
+	BaseDelay    time.Duration // default 1s
+	MaxDelay     time.Duration // default 15m
+	Window       time.Duration // default 1h; the counter is forgotten after it
+}
+
+// IPLimit configures the per-client-address token bucket for password
+// logins: Burst attempts at once, one more every Every. A successful login
+// gives its token back. IPv6 addresses share a bucket per /64. At most
+// MaxAddresses buckets are kept; beyond that, addresses without a bucket are
+// not limited (the per-account backoff still applies), so memory stays
+// bounded.
+type IPLimit struct {
+	Burst        int           // default 30
+	Every        time.Duration // default 2s
+	MaxAddresses int           // default 100000
+	// Disabled turns the limit off.
+	Disabled bool
+}
+
+// Defaults.
+const (
+	DefaultAccessTTL        = 5 * time.Minute
+	DefaultIDTokenTTL       = time.Hour
+	DefaultRefreshTTL       = 24 * time.Hour
+	DefaultLeeway           = 30 * time.Second
+	DefaultPasswordHashWait = 250 * time.Millisecond
+)
+
+func (c *Config) applyDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTTL, DefaultAccessTTL)
+	def(&c.IDTokenTTL, DefaultIDTokenTTL)
+	def(&c.RefreshTTL, DefaultRefreshTTL)
+	def(&c.Leeway, DefaultLeeway)
+	def(&c.PasswordHashWait, DefaultPasswordHashWait)
+	if c.PasswordHashConcurrency <= 0 {
+		c.PasswordHashConcurrency = runtime.NumCPU()
+	}
+	l := &c.Lockout
+	if l.FreeFailures <= 0 {
+		l.FreeFailures = 5
+	}
+	def(&l.BaseDelay, time.Second)
+	def(&l.MaxDelay, 15*time.Minute)
+	def(&l.Window, time.Hour)
+	ip := &c.IPLimit
+	if ip.Burst <= 0 {
+		ip.Burst = 30
+	}
+	def(&ip.Every, 2*time.Second)
+	if ip.MaxAddresses <= 0 {
+		ip.MaxAddresses = 100_000
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("issuer is empty"))
+	}
+	if c.RefreshIdleTTL < 0 {
+		errs = append(errs, errors.New("refresh idle ttl is negative"))
+	}
+	if c.RefreshIdleTTL > c.RefreshTTL {
+		errs = append(errs, fmt.Errorf("refresh idle ttl %s exceeds refresh ttl %s", c.RefreshIdleTTL, c.RefreshTTL))
+	}
+	if c.RefreshReuseGrace < 0 {
+		errs = append(errs, errors.New("refresh reuse grace is negative"))
+	}
+	if c.Lockout.MaxDelay < c.Lockout.BaseDelay {
+		errs = append(errs, errors.New("lockout max delay is below base delay"))
+	}
+	if c.Lockout.Window < c.Lockout.MaxDelay {
+		errs = append(errs, errors.New("lockout window is shorter than max delay"))
+	}
+	if c.SimpleJWT && c.CompatClientID == "" {
+		errs = append(errs, errors.New("simplejwt is on but compat client id is empty"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("oauth config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Option changes an optional dependency of the Service.
+type Option func(*Service)
+
+// WithClock sets the clock (default time.Now). Every time decision of the
+// service reads it.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithObserver sets the metrics seam (default: no-op).
+func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
+
+// Service is the token service. Build it with New. It is safe for concurrent
+// use; it keeps only the in-memory per-address buckets and the hash
+// semaphore, everything else is in the Store, so replicas can share a Store.
+type Service struct {
+	cfg    Config
+	store  Store
+	keys   KeyRing
+	hasher PasswordHasher
+	now    func() time.Time
+	log    *slog.Logger
+	obs    Observer
+
+	hashSlots chan struct{}
+	buckets   *ipBuckets
+}
+
+// New builds a Service. It fails if cfg is inconsistent (every problem is
+// reported) or a dependency is nil.
+func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...Option) (*Service, error) {
+	if store == nil || keys == nil || hasher == nil {
+		return nil, errors.New("oauth: store, key ring and password hasher are required")
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:       cfg,
+		store:     store,
+		keys:      keys,
+		hasher:    hasher,
+		now:       time.Now,
+		log:       slog.Default(),
+		obs:       NopObserver{},
+		hashSlots: make(chan struct{}, cfg.PasswordHashConcurrency),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if !cfg.IPLimit.Disabled {
+		s.buckets = newIPBuckets(cfg.IPLimit)
+	}
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (s *Service) Config() Config { return s.cfg }

@@ -1,0 +1,250 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigilauth/sigil/storage"
+)
+
+// ipBuckets is a bounded map of per-address token buckets.
+type ipBuckets struct {
+	cfg IPLimit
+	mu  sync.Mutex
+	m   map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newIPBuckets(cfg IPLimit) *ipBuckets {
+	return &ipBuckets{cfg: cfg, m: make(map[netip.Addr]*bucket)}
+}
+
+// bucketKey is the address itself for IPv4 and the /64 for IPv6.
+func bucketKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+// refill brings b up to now and returns its token count.
+func (ib *ipBuckets) refill(b *bucket, now time.Time) {
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens += float64(el) / float64(ib.cfg.Every)
+		if b.tokens > float64(ib.cfg.Burst) {
+			b.tokens = float64(ib.cfg.Burst)
+		}
+	}
+	b.last = now
+}
+
+// take spends one token of ip's bucket. It returns false and the time until
+// the next token when the bucket is empty. Invalid addresses are not
+// limited.
+func (ib *ipBuckets) take(ip netip.Addr, now time.Time) (bool, time.Duration) {
+	if !ip.IsValid() {
+		return true, 0
+	}
+	k := bucketKey(ip)
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	b := ib.m[k]
+	if b == nil {
+		if len(ib.m) >= ib.cfg.MaxAddresses {
+			ib.sweep(now)
+			if len(ib.m) >= ib.cfg.MaxAddresses {
+				return true, 0 // bounded memory beats tracking everyone
+			}
+		}
+		b = &bucket{tokens: float64(ib.cfg.Burst), last: now}
+		ib.m[k] = b
+	}
+	ib.refill(b, now)
+	if b.tokens < 1 {
+		wait := time.Duration((1 - b.tokens) * float64(ib.cfg.Every))
+		return false, wait
+	}
+	b.tokens--
+	return true, 0
+}
+
+// give returns one token to ip's bucket (a login that succeeded).
+func (ib *ipBuckets) give(ip netip.Addr, now time.Time) {
+	if !ip.IsValid() {
+		return
+	}
+	k := bucketKey(ip)
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	if b := ib.m[k]; b != nil {
+		ib.refill(b, now)
+		b.tokens = min(b.tokens+1, float64(ib.cfg.Burst))
+	}
+}
+
+// sweep drops buckets that have refilled completely: they carry no state.
+// Called with mu held.
+func (ib *ipBuckets) sweep(now time.Time) {
+	for k, b := range ib.m {
+		ib.refill(b, now)
+		if b.tokens >= float64(ib.cfg.Burst) {
+			delete(ib.m, k)
+		}
+	}
+}
+
+// len returns the number of tracked buckets (tests).
+func (ib *ipBuckets) len() int {
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	return len(ib.m)
+}
+
+// hashBusyRetry is the Retry-After sent when no hash slot frees in time.
+const hashBusyRetry = time.Second
+
+// acquireHashSlot waits up to PasswordHashWait for one of the bounded
+// password-hash slots. On success the caller must call releaseHashSlot.
+func (s *Service) acquireHashSlot(ctx context.Context) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+		s.obs.PasswordHash(0, true)
+		return nil
+	default:
+	}
+	start := s.now()
+	t := time.NewTimer(s.cfg.PasswordHashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		s.obs.PasswordHash(s.now().Sub(start), true)
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.obs.PasswordHash(s.now().Sub(start), false)
+	return &Error{
+		Code:        CodeTemporarilyUnavailable,
+		Status:      http.StatusServiceUnavailable,
+		Description: "too many concurrent logins, retry later",
+		RetryAfter:  hashBusyRetry,
+		Reason:      ReasonBusy,
+	}
+}
+
+func (s *Service) releaseHashSlot() { <-s.hashSlots }
+
+// maxUsernameLen bounds usernames looked up (Django allows 150 characters).
+const maxUsernameLen = 256
+
+// lockoutKey is the throttle-store key of an account.
+func lockoutKey(username string) string { return "login:" + username }
+
+// lockedFor returns how long the account stays locked after f (0: not
+// locked).
+func (s *Service) lockedFor(f storage.LoginFailures, now time.Time) time.Duration {
+	l := s.cfg.Lockout
+	over := f.Count - l.FreeFailures
+	if over < 0 {
+		return 0
+	}
+	d := l.MaxDelay
+	if over < 30 {
+		d = min(l.BaseDelay<<over, l.MaxDelay)
+	}
+	until := f.LastFailure.Add(d)
+	if !now.Before(until) {
+		return 0
+	}
+	return until.Sub(now)
+}
+
+// ClientIP returns the address a request came from: remoteAddr (host:port
+// of the connection) unless that address is a trusted proxy, in which case
+// the X-Forwarded-For values (xff, every header line) are walked from the
+// right, skipping trusted proxies, and the first other address is the
+// client. Malformed entries stop the walk at the last trusted hop. The
+// result is invalid only if remoteAddr is unparseable.
+func (s *Service) ClientIP(remoteAddr string, xff []string) netip.Addr {
+	return clientIP(remoteAddr, xff, s.cfg.TrustedProxies)
+}
+
+func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	var addr netip.Addr
+	if err == nil {
+		addr = ap.Addr()
+	} else if a, err := netip.ParseAddr(remoteAddr); err == nil {
+		addr = a
+	} else {
+		return netip.Addr{}
+	}
+	addr = addr.Unmap()
+	if !isTrusted(addr, trusted) {
+		return addr
+	}
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return addr
+			}
+			hop = hop.Unmap()
+			if !isTrusted(hop, trusted) {
+				return hop
+			}
+			addr = hop
+		}
+	}
+	return addr
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParsePrefixes parses trusted-proxy entries: single addresses or CIDR
+// prefixes. Every bad entry is reported.
+func ParsePrefixes(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	var bad []string
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		bad = append(bad, e)
+	}
+	if len(bad) > 0 {
+		return nil, errBadPrefixes(bad)
+	}
+	return out, nil
+}
+
+type errBadPrefixes []string
+
+func (e errBadPrefixes) Error() string {
+	return "trusted proxies: not an address or CIDR prefix: " + strings.Join(e, ", ")
+}
