@@ -12,6 +12,21 @@
 // closed, with -stdin-eof), shuts down and removes the temporary directory.
 // FerretDB's own log goes to standard error at the level given by -log-level.
 //
+// # Atomic commands
+//
+// MongoDB applies each single-document write atomically: an update or
+// findAndModify evaluates its filter and writes the document as one step.
+// FerretDB v1 does not: it reads the matching documents, applies the update in
+// Go and writes the result back in a separate SQL statement, so two
+// concurrent conditional updates (a compare-and-swap on a version field, an
+// update filtered on used:false, an $inc) can both match and both win. Sigil's
+// MongoDB backend relies on MongoDB's guarantee, and its conformance suite
+// checks it. So, by default (-serialize), clients talk to a small proxy in
+// front of FerretDB that forwards one command at a time: every command runs
+// alone, which is at least as strong as MongoDB's per-document atomicity.
+// Each client connection keeps its own upstream connection (cursors stay
+// per-connection); only the request/reply round trips are serialized.
+//
 // This is test tooling, kept in its own Go module so that FerretDB and its
 // dependencies stay out of Sigil's module graph.
 package main
@@ -26,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +60,7 @@ func run() error {
 		addr     = flag.String("listen", "127.0.0.1:0", "TCP address to listen on (loopback only; port 0 picks a free port)")
 		logLevel = flag.String("log-level", "error", "FerretDB log level: debug, info, warn or error")
 		stdinEOF = flag.Bool("stdin-eof", false, "also shut down when standard input reaches end of file")
+		serial   = flag.Bool("serialize", true, "serve through a proxy that runs one command at a time, making every command atomic as on MongoDB")
 	)
 	flag.Parse()
 
@@ -73,8 +90,12 @@ func run() error {
 		ctx = stopOnEOF(ctx, os.Stdin)
 	}
 
+	ferretAddr := *addr
+	if *serial {
+		ferretAddr = net.JoinHostPort(host, "0") // the proxy takes *addr
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *addr},
+		Listener:  ferretdb.ListenerConfig{TCP: ferretAddr},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
@@ -93,6 +114,26 @@ func run() error {
 		<-done
 		return err
 	}
+	if *serial {
+		p, err := listenProxy(*addr, hostPort(uri), logger)
+		if err != nil {
+			stop()
+			<-done
+			return err
+		}
+		proxyDone := make(chan struct{})
+		go func() {
+			defer close(proxyDone)
+			p.serve(ctx)
+		}()
+		defer func() { <-proxyDone }()
+		uri = "mongodb://" + p.addr() + "/"
+		if err := waitAccepting(ctx, uri, 30*time.Second); err != nil {
+			stop()
+			<-done
+			return err
+		}
+	}
 	if _, err := fmt.Println(uri); err != nil {
 		stop()
 		<-done
@@ -109,10 +150,7 @@ func run() error {
 // waitAccepting dials the host of uri until a connection succeeds, ctx ends or
 // timeout passes.
 func waitAccepting(ctx context.Context, uri string, timeout time.Duration) error {
-	hostport := uri[len("mongodb://"):]
-	if i := len(hostport) - 1; i >= 0 && hostport[i] == '/' {
-		hostport = hostport[:i]
-	}
+	hostport := hostPort(uri)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
@@ -127,6 +165,11 @@ func waitAccepting(ctx context.Context, uri string, timeout time.Duration) error
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// hostPort returns the host:port of a mongodb://host:port/ URI.
+func hostPort(uri string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
 }
 
 // stopOnEOF returns a context that is canceled when r reaches end of file (or
