@@ -62,6 +62,10 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	// username document.
 	if _, err := s.users.InsertOne(ctx, toUserDoc(u)); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
+			// If a user already holds the username (a creation that won, or
+			// the trace of a takeover that died before repointing), point the
+			// claim at it. Never delete it: it may be an in-progress creation.
+			s.repairClaim(ctx, u.Username, claim, false)
 			return duplicate("user", u.ID+"/"+u.Username)
 		}
 		return s.wrap("insert user", err)
@@ -93,19 +97,22 @@ func (s *Store) insertClaimedUser(ctx context.Context, u storage.User) error {
 	if err == nil {
 		return nil
 	}
+	s.repairClaim(ctx, u.Username, u.ID, true)
 	if !mongo.IsDuplicateKeyError(err) {
-		s.withdrawClaim(ctx, u.Username, u.ID)
 		return s.wrap("insert user", err)
 	}
-	s.withdrawClaim(ctx, u.Username, u.ID)
 	return duplicate("user", u.ID+"/"+u.Username)
 }
 
-// withdrawClaim undoes a username claim for userID whose user insert failed.
-// It is best effort: a leftover claim is repaired by the next CreateUser or
-// tolerated by GetUserByUsername.
-func (s *Store) withdrawClaim(ctx context.Context, username, userID string) {
-	ctx = context.WithoutCancel(ctx)
+// repairClaim fixes a username document that points at userID although that
+// user's insert failed: it repoints it, by compare-and-swap, at the user that
+// really holds the username, or, if none does and withdraw is set (the claim
+// is the caller's own), deletes it. It is best effort: a leftover claim is
+// repaired by the next CreateUser and tolerated by GetUserByUsername.
+func (s *Store) repairClaim(ctx context.Context, username, userID string, withdraw bool) {
+	// Finish the repair even if the caller gave up, but not forever.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	var holder userDoc
 	err := s.users.FindOne(ctx, bson.D{{Key: "username", Value: username}},
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Decode(&holder)
@@ -115,7 +122,9 @@ func (s *Store) withdrawClaim(ctx context.Context, username, userID string) {
 			usernameDoc{Username: username, UserID: holder.ID})
 		return
 	}
-	_, _ = s.usernames.DeleteOne(ctx, bson.D{{Key: "_id", Value: username}, {Key: "user_id", Value: userID}})
+	if withdraw && errors.Is(err, mongo.ErrNoDocuments) {
+		_, _ = s.usernames.DeleteOne(ctx, bson.D{{Key: "_id", Value: username}, {Key: "user_id", Value: userID}})
+	}
 }
 
 // pointUsername makes the username document point at userID, whose user
