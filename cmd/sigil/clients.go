@@ -1,0 +1,343 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/storage"
+)
+
+// Grant types a client may be allowed.
+var knownGrants = []string{"password", "refresh_token", "client_credentials"}
+
+// minSecretLen is the shortest client secret accepted on stdin: secrets are
+// stored as a fast SHA-256, so they must be high-entropy.
+const minSecretLen = 32
+
+func newClientsCmd(a *app) *cobra.Command {
+	cmd := groupCmd("clients", "Manage OAuth clients (works on storage directly)")
+	cmd.AddCommand(
+		newClientsAddCmd(a),
+		newClientsListCmd(a),
+		newClientsDeleteCmd(a),
+	)
+	return cmd
+}
+
+func newClientsAddCmd(a *app) *cobra.Command {
+	var (
+		secretStdin, public bool
+		grants, scopes      []string
+		audiences           []string
+		name, signingAlg    string
+	)
+	cmd := &cobra.Command{
+		Use:   "add ID [--secret-stdin | --public] --grants g1,g2 --scopes s1,s2 [--audience A]... [--name N] [--signing-alg ES256|RS256]",
+		Short: "Register a client",
+		Long: `Register an OAuth client.
+
+A confidential client gets a generated secret (32 random bytes, base64url),
+printed once on stdout: store it then, it cannot be shown again. With
+--secret-stdin the secret is read from the first line of stdin instead and
+must have at least 32 characters. A --public client has no secret and may
+not use client_credentials. Only the SHA-256 of a secret is stored.
+
+Grants: password, refresh_token, client_credentials.`,
+		Example: `  sigil clients add web --grants password,refresh_token --scopes openid,profile --audience https://api.example.com
+  sigil clients add cli --public --grants password,refresh_token --scopes openid`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			c := storage.Client{
+				ID:              id,
+				Name:            name,
+				Public:          public,
+				Grants:          dedupe(splitCommas(grants)),
+				Scopes:          dedupe(splitCommas(scopes)),
+				Audiences:       dedupe(audiences),
+				TokenSigningAlg: signingAlg,
+			}
+			if secretStdin && public {
+				return usagef("--secret-stdin and --public are mutually exclusive")
+			}
+			if err := validClient(c); err != nil {
+				return err
+			}
+			// Check the algorithm against the configuration before reading
+			// any secret.
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			if c.TokenSigningAlg != "" && !slices.Contains(cfg.Keys.Algorithms, c.TokenSigningAlg) {
+				return usagef("--signing-alg %s is not in keys.algorithms (%s)", c.TokenSigningAlg, strings.Join(cfg.Keys.Algorithms, ", "))
+			}
+
+			var secret string
+			generated := false
+			switch {
+			case public:
+			case secretStdin:
+				secret, err = readSecretLine(a.stdin, "client secret")
+				if err != nil {
+					return err
+				}
+				if utf8.RuneCountInString(secret) < minSecretLen {
+					return usagef("client secret on stdin has fewer than %d characters", minSecretLen)
+				}
+			default:
+				secret, err = newClientSecret()
+				if err != nil {
+					return failure(err)
+				}
+				generated = true
+			}
+			if secret != "" {
+				sum := sha256.Sum256([]byte(secret))
+				c.SecretHash = sum[:]
+			}
+			c.CreatedAt = a.now()
+
+			return a.withConfiguredStore(cmd.Context(), cfg, func(_ configs.Config, s storage.Store) error {
+				if err := s.CreateClient(cmd.Context(), c); err != nil {
+					if errors.Is(err, storage.ErrDuplicate) {
+						return usagef("client %q already exists", id)
+					}
+					return storeError(fmt.Errorf("create client %q: %w", id, err))
+				}
+				kind := "confidential"
+				if public {
+					kind = "public"
+				}
+				if _, err := fmt.Fprintf(a.stdout, "%s client %q created\n", kind, id); err != nil {
+					return failure(err)
+				}
+				if generated {
+					_, err := fmt.Fprintf(a.stdout, "client_secret: %s\nStore this secret now: it is shown only once and cannot be recovered.\n", secret)
+					return failure(err)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret (at least 32 characters) from the first line of stdin")
+	f.BoolVar(&public, "public", false, "a public client: no secret, authenticates with its id only")
+	f.StringArrayVar(&grants, "grants", nil, "grant types the client may use, comma-separated or repeated: "+strings.Join(knownGrants, ", "))
+	f.StringArrayVar(&scopes, "scopes", nil, "scopes the client may request, comma-separated or repeated")
+	f.StringArrayVar(&audiences, "audience", nil, "aud value of its access tokens (repeatable)")
+	f.StringVar(&name, "name", "", "display name")
+	f.StringVar(&signingAlg, "signing-alg", "", "token signing algorithm, ES256 or RS256 (default: the first of keys.algorithms)")
+	return cmd
+}
+
+func newClientsListCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List clients (never their secret hashes)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				clients, err := s.ListClients(cmd.Context())
+				if err != nil {
+					return failure(fmt.Errorf("list clients: %w", err))
+				}
+				if asJSON {
+					return failure(writeJSON(a, clientsView(clients)))
+				}
+				return failure(writeClientsTable(a, clients))
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func newClientsDeleteCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a client; its tokens stop refreshing",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				if err := s.DeleteClient(cmd.Context(), id); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return usagef("no client with id %q", id)
+					}
+					return storeError(fmt.Errorf("delete client %q: %w", id, err))
+				}
+				_, err := fmt.Fprintf(a.stdout, "client %q deleted\n", id)
+				return failure(err)
+			})
+		},
+	}
+}
+
+// validClient checks everything about c that needs no storage.
+func validClient(c storage.Client) error {
+	if err := validClientID(c.ID); err != nil {
+		return err
+	}
+	if len(c.Grants) == 0 {
+		return usagef("--grants is required (one or more of %s)", strings.Join(knownGrants, ", "))
+	}
+	for _, g := range c.Grants {
+		if !slices.Contains(knownGrants, g) {
+			return usagef("unknown grant %q (want %s)", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	if c.Public && slices.Contains(c.Grants, "client_credentials") {
+		return usagef("a public client may not use the client_credentials grant")
+	}
+	if len(c.Scopes) == 0 {
+		return usagef("--scopes is required (one or more scope names)")
+	}
+	for _, s := range c.Scopes {
+		if !validScopeToken(s) {
+			return usagef("invalid scope %q (RFC 6749: no spaces, quotes or backslashes)", s)
+		}
+	}
+	for _, aud := range c.Audiences {
+		if strings.TrimSpace(aud) == "" || strings.ContainsFunc(aud, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+			return usagef("invalid audience %q", aud)
+		}
+	}
+	switch c.TokenSigningAlg {
+	case "", "ES256", "RS256":
+	default:
+		return usagef("unsupported --signing-alg %q (want ES256 or RS256)", c.TokenSigningAlg)
+	}
+	if err := validDisplayName(c.Name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validClientID accepts 1 to 255 printable ASCII characters other than space
+// (RFC 6749 VSCHAR) and ':' (which client_secret_basic uses as separator).
+func validClientID(id string) error {
+	if id == "" {
+		return usagef("empty client id")
+	}
+	if len(id) > 255 {
+		return usagef("client id longer than 255 characters")
+	}
+	for _, r := range id {
+		if r <= 0x20 || r >= 0x7f || r == ':' {
+			return usagef("client id %q may contain only printable ASCII characters other than space and ':'", id)
+		}
+	}
+	return nil
+}
+
+// validScopeToken reports whether s is an RFC 6749 scope-token:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// newClientSecret returns 32 random bytes, base64url without padding.
+func newClientSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate client secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// splitCommas splits every value at commas: "--scopes a,b --scopes c" gives
+// a, b, c.
+func splitCommas(values []string) []string {
+	var out []string
+	for _, v := range values {
+		out = append(out, strings.Split(v, ",")...)
+	}
+	return out
+}
+
+// dedupe trims items and removes repeats, keeping the first occurrence.
+// Empty items are kept so validation can reject them.
+func dedupe(items []string) []string {
+	var out []string
+	for _, it := range items {
+		it = strings.TrimSpace(it)
+		if !slices.Contains(out, it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// clientView is the JSON form of a client in listings: never the secret
+// hash.
+type clientView struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name,omitempty"`
+	Public          bool      `json:"public"`
+	Grants          []string  `json:"grants"`
+	Scopes          []string  `json:"scopes"`
+	Audiences       []string  `json:"audiences"`
+	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+func clientsView(clients []storage.Client) []clientView {
+	out := make([]clientView, 0, len(clients))
+	for _, c := range clients {
+		out = append(out, clientView{
+			ID:              c.ID,
+			Name:            c.Name,
+			Public:          c.Public,
+			Grants:          nonNil(c.Grants),
+			Scopes:          nonNil(c.Scopes),
+			Audiences:       nonNil(c.Audiences),
+			TokenSigningAlg: c.TokenSigningAlg,
+			CreatedAt:       c.CreatedAt.UTC(),
+		})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func writeClientsTable(a *app, clients []storage.Client) error {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tSCOPES\tAUDIENCES\tALG\tCREATED")
+	for _, c := range clients {
+		kind := "confidential"
+		if c.Public {
+			kind = "public"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, orDash(c.Name), kind,
+			orDash(strings.Join(c.Grants, ",")), orDash(strings.Join(c.Scopes, ",")), orDash(strings.Join(c.Audiences, ",")),
+			orDash(c.TokenSigningAlg), c.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}

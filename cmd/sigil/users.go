@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/storage"
+)
+
+func newUsersCmd(a *app) *cobra.Command {
+	cmd := groupCmd("users", "Manage users (works on storage directly)")
+	cmd.AddCommand(
+		newUsersAddCmd(a),
+		newUsersListCmd(a),
+		newUsersDisableCmd(a, true),
+		newUsersDisableCmd(a, false),
+		newUsersSetPasswordCmd(a),
+	)
+	return cmd
+}
+
+func newUsersAddCmd(a *app) *cobra.Command {
+	var (
+		passwordStdin bool
+		email, name   string
+	)
+	cmd := &cobra.Command{
+		Use:   "add NAME --password-stdin [--email E] [--name N]",
+		Short: "Create a user",
+		Long: `Create a user with a random id. The password is read from the first line of
+stdin (--password-stdin) or, on a terminal, prompted for twice; it is stored
+as an argon2id hash.`,
+		Example: `  printf '%s\n' "$PASSWORD" | sigil users add alice --password-stdin --email alice@example.com`,
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			username := args[0]
+			if err := validUsername(username); err != nil {
+				return err
+			}
+			if err := validEmail(email); err != nil {
+				return err
+			}
+			if err := validDisplayName(name); err != nil {
+				return err
+			}
+			pw, err := a.readNewPassword(passwordStdin)
+			if err != nil {
+				return err
+			}
+			hash, err := password.Hash(pw, password.DefaultParams)
+			if err != nil {
+				return failure(fmt.Errorf("hash password: %w", err))
+			}
+			id, err := newUserID()
+			if err != nil {
+				return failure(err)
+			}
+			now := a.now()
+			u := storage.User{
+				ID:                id,
+				Username:          username,
+				Email:             email,
+				Name:              name,
+				PasswordHash:      hash,
+				PasswordChangedAt: now,
+				CreatedAt:         now,
+				UpdatedAt:         now,
+			}
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				if err := s.CreateUser(cmd.Context(), u); err != nil {
+					if errors.Is(err, storage.ErrDuplicate) {
+						return usagef("user %q already exists", username)
+					}
+					return storeError(fmt.Errorf("create user %q: %w", username, err))
+				}
+				_, err := fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, id)
+				return failure(err)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	cmd.Flags().StringVar(&email, "email", "", "email address")
+	cmd.Flags().StringVar(&name, "name", "", "full display name")
+	return cmd
+}
+
+func newUsersListCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List users (never their password hashes)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				users, err := s.ListUsers(cmd.Context())
+				if err != nil {
+					return failure(fmt.Errorf("list users: %w", err))
+				}
+				if asJSON {
+					return failure(writeJSON(a, usersView(users)))
+				}
+				return failure(writeUsersTable(a, users))
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func newUsersDisableCmd(a *app, disable bool) *cobra.Command {
+	verb, short := "disable", "Disable a user: logins fail and their refresh tokens stop working"
+	if !disable {
+		verb, short = "enable", "Enable a disabled user"
+	}
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			username := args[0]
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				u, err := userByName(cmd.Context(), s, username)
+				if err != nil {
+					return err
+				}
+				if err := s.SetUserDisabled(cmd.Context(), u.ID, disable, a.now()); err != nil {
+					return storeError(fmt.Errorf("%s user %q: %w", verb, username, err))
+				}
+				_, err = fmt.Fprintf(a.stdout, "user %q %sd\n", username, verb)
+				return failure(err)
+			})
+		},
+	}
+}
+
+func newUsersSetPasswordCmd(a *app) *cobra.Command {
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "set-password NAME --password-stdin",
+		Short: "Replace a user's password (ends their refresh token families)",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			username := args[0]
+			pw, err := a.readNewPassword(passwordStdin)
+			if err != nil {
+				return err
+			}
+			hash, err := password.Hash(pw, password.DefaultParams)
+			if err != nil {
+				return failure(fmt.Errorf("hash password: %w", err))
+			}
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				u, err := userByName(cmd.Context(), s, username)
+				if err != nil {
+					return err
+				}
+				if err := s.SetUserPassword(cmd.Context(), u.ID, hash, a.now()); err != nil {
+					return storeError(fmt.Errorf("set password of user %q: %w", username, err))
+				}
+				_, err = fmt.Fprintf(a.stdout, "password of user %q changed\n", username)
+				return failure(err)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+// readNewPassword reads a new password from stdin (fromStdin) or prompts on
+// the terminal.
+func (a *app) readNewPassword(fromStdin bool) (string, error) {
+	if fromStdin {
+		return readSecretLine(a.stdin, "password")
+	}
+	return a.promptPassword()
+}
+
+// userByName looks a user up, turning "not found" into a bad-input error.
+func userByName(ctx context.Context, s storage.Store, username string) (storage.User, error) {
+	u, err := s.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, usagef("no user named %q", username)
+	}
+	if err != nil {
+		return storage.User{}, failure(fmt.Errorf("look up user %q: %w", username, err))
+	}
+	return u, nil
+}
+
+// newUserID returns a random (version 4) UUID.
+func newUserID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate user id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// validUsername accepts 1 to 150 characters of valid UTF-8 without spaces or
+// control characters (Django usernames fit).
+func validUsername(s string) error {
+	switch {
+	case s == "":
+		return usagef("empty user name")
+	case !utf8.ValidString(s):
+		return usagef("user name is not valid UTF-8")
+	case utf8.RuneCountInString(s) > 150:
+		return usagef("user name longer than 150 characters")
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return usagef("user name %q contains spaces or control characters", s)
+	}
+	return nil
+}
+
+// validEmail accepts "" or a bare address such as alice@example.com.
+func validEmail(s string) error {
+	if s == "" {
+		return nil
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return usagef("invalid email address %q", s)
+	}
+	return nil
+}
+
+// validDisplayName rejects control characters and overlong names.
+func validDisplayName(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return usagef("name is not valid UTF-8")
+	case utf8.RuneCountInString(s) > 256:
+		return usagef("name longer than 256 characters")
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return usagef("name contains control characters")
+	}
+	return nil
+}
+
+// userView is the JSON form of a user in listings: never the password hash.
+type userView struct {
+	ID                string    `json:"id"`
+	Username          string    `json:"username"`
+	Email             string    `json:"email,omitempty"`
+	EmailVerified     bool      `json:"email_verified"`
+	Name              string    `json:"name,omitempty"`
+	Disabled          bool      `json:"disabled"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+func usersView(users []storage.User) []userView {
+	out := make([]userView, 0, len(users))
+	for _, u := range users {
+		out = append(out, userView{
+			ID:                u.ID,
+			Username:          u.Username,
+			Email:             u.Email,
+			EmailVerified:     u.EmailVerified,
+			Name:              u.Name,
+			Disabled:          u.Disabled,
+			PasswordChangedAt: u.PasswordChangedAt.UTC(),
+			CreatedAt:         u.CreatedAt.UTC(),
+			UpdatedAt:         u.UpdatedAt.UTC(),
+		})
+	}
+	return out
+}
+
+func writeUsersTable(a *app, users []storage.User) error {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tNAME\tDISABLED\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, orDash(u.Email), orDash(u.Name), u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(a *app, v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
