@@ -114,7 +114,11 @@ func (k *testKeys) signRaw(hdr, payload []byte, alg string) (string, error) {
 		}
 	case "HS256":
 		// Keyed with the public key bytes: the alg-confusion attack.
-		m := hmac.New(sha256.New, k.ec.PublicKey.X.Bytes())
+		pub, err := k.ec.PublicKey.Bytes()
+		if err != nil {
+			return "", err
+		}
+		m := hmac.New(sha256.New, pub)
 		m.Write([]byte(input))
 		sig = m.Sum(nil)
 	case "none":

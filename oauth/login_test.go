@@ -1,0 +1,377 @@
+package oauth
+
+import (
+	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sigilauth/sigil/oauth/password"
+)
+
+func pwReq(user, pw string) TokenRequest {
+	return TokenRequest{GrantType: GrantPassword, Client: basic(confID, confSecret), Username: user, Password: pw,
+		RemoteIP: netip.MustParseAddr("192.0.2.1")}
+}
+
+func TestLoginFailuresLookAlike(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(e *env)
+		user  string
+		pw    string
+		// dummy: the password check ran against the dummy hash.
+		dummy bool
+	}{
+		{name: "unknown user", user: "mallory", pw: userPW, dummy: true},
+		{name: "wrong password", user: "alice", pw: "wrong"},
+		{name: "disabled user", user: "alice", pw: userPW, setup: func(e *env) {
+			_ = e.store.Store.SetUserDisabled(e.ctx, "42", true, e.clock.Now())
+		}},
+		{name: "locked user", user: "alice", pw: userPW, dummy: true, setup: func(e *env) {
+			for range 6 {
+				_, _ = e.svc.Token(e.ctx, pwReq("alice", "wrong"))
+			}
+			e.hasher.verifies.Store(0)
+			e.hasher.dummies.Store(0)
+		}},
+		{name: "unusable django password", user: "bob", pw: "x", setup: func(e *env) {
+			e.addUserHash("7", "bob", "!unusable")
+		}},
+		{name: "corrupt hash", user: "carol", pw: "x", setup: func(e *env) {
+			e.addUserHash("8", "carol", "garbage")
+		}},
+	}
+	var first *Error
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			if tc.setup != nil {
+				tc.setup(e)
+			}
+			_, err := e.svc.Token(e.ctx, pwReq(tc.user, tc.pw))
+			got := wantErr(t, err, CodeInvalidGrant, http.StatusBadRequest)
+			if got.Reason != ReasonBadCredentials {
+				t.Fatalf("reason %s", got.Reason)
+			}
+			if first == nil {
+				first = got
+			} else if got.Description != first.Description || got.Challenge != first.Challenge || got.RetryAfter != first.RetryAfter {
+				t.Fatalf("answer %+v differs from %+v", got, first)
+			}
+			if tc.dummy && (e.hasher.dummies.Load() != 1 || e.hasher.verifies.Load() != 0) {
+				t.Fatalf("dummies=%d verifies=%d, want one dummy hash", e.hasher.dummies.Load(), e.hasher.verifies.Load())
+			}
+			if !tc.dummy && e.hasher.verifies.Load() != 1 {
+				t.Fatalf("verifies=%d, want 1", e.hasher.verifies.Load())
+			}
+		})
+	}
+}
+
+func TestLockoutBacksOffExponentiallyAcrossReplicas(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Lockout = Lockout{FreeFailures: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Window: time.Hour}
+		c.IPLimit.Disabled = true
+	})
+	// A second replica over the same store and clock.
+	replica, err := New(e.cfg, e.store, e.keys, e.hasher, WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(svc *Service) {
+		t.Helper()
+		_, err := svc.Token(e.ctx, pwReq("alice", "wrong"))
+		wantErr(t, err, CodeInvalidGrant, 400)
+	}
+	for range 3 {
+		fail(e.svc)
+	}
+	// Three free failures: no lock yet... the third failure makes count=3,
+	// so the next attempt waits BaseDelay·2^0 = 1s after it.
+	tests := []struct {
+		advance time.Duration
+		ok      bool
+	}{
+		{0, false},          // locked for 1s
+		{time.Second, true}, // unlocked: correct password works and resets
+	}
+	for i, tc := range tests {
+		e.clock.Advance(tc.advance)
+		_, err := replica.Token(e.ctx, pwReq("alice", userPW))
+		if (err == nil) != tc.ok {
+			t.Fatalf("step %d: err = %v, want ok=%v", i, err, tc.ok)
+		}
+	}
+	// After the reset, failures count from zero again.
+	if _, err := e.store.GetLoginFailures(e.ctx, lockoutKey("alice"), e.clock.Now()); !isNotFound(err) {
+		t.Fatalf("counter not reset after success: %v", err)
+	}
+	// Delays grow: 1s, 2s, 4s, 8s, then capped at 8s.
+	for range 3 {
+		fail(replica)
+	}
+	for i, wantDelay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		e.clock.Advance(wantDelay - time.Millisecond)
+		if _, err := e.svc.Token(e.ctx, pwReq("alice", userPW)); err == nil {
+			t.Fatalf("round %d: login succeeded %v before the %v delay ended", i, wantDelay-time.Millisecond, wantDelay)
+		}
+		e.clock.Advance(time.Millisecond)
+		fail(e.svc) // an attempt after the delay, wrong again
+	}
+}
+
+func TestIPBucketLimitsAttemptsAcrossAccounts(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.IPLimit = IPLimit{Burst: 3, Every: 10 * time.Second}
+	})
+	ip := netip.MustParseAddr("198.51.100.7")
+	try := func(user, pw string, from netip.Addr) error {
+		r := pwReq(user, pw)
+		r.RemoteIP = from
+		_, err := e.svc.Token(e.ctx, r)
+		return err
+	}
+	for i := range 3 {
+		if err := try(fmt.Sprintf("user%d", i), "x", ip); AsError(err).Reason != ReasonBadCredentials {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	err := try("alice", userPW, ip)
+	got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusTooManyRequests)
+	if got.RetryAfter != 10*time.Second {
+		t.Fatalf("Retry-After %v, want 10s", got.RetryAfter)
+	}
+	if e.hasher.verifies.Load()+e.hasher.dummies.Load() != 3 {
+		t.Fatal("a rate-limited attempt still hashed")
+	}
+	// Another address is unaffected; the same /64 in IPv6 shares a bucket.
+	if err := try("alice", userPW, netip.MustParseAddr("198.51.100.8")); err != nil {
+		t.Fatal(err)
+	}
+	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff")
+	for range 3 {
+		_ = try("nobody", "x", v6a)
+	}
+	wantErr(t, try("alice", userPW, v6b), CodeTemporarilyUnavailable, 429)
+	// Time refills.
+	e.clock.Advance(10 * time.Second)
+	if err := try("alice", userPW, ip); err != nil {
+		t.Fatalf("after refill: %v", err)
+	}
+	// A success gives its token back: repeated good logins never run dry.
+	for range 10 {
+		if err := try("alice", userPW, ip); err != nil {
+			t.Fatalf("good logins drained the bucket: %v", err)
+		}
+	}
+}
+
+func TestIPBucketsBounded(t *testing.T) {
+	b := newIPBuckets(IPLimit{Burst: 2, Every: time.Second, MaxAddresses: 10})
+	now := time.Unix(1000, 0)
+	for i := range 50 {
+		ip := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
+		b.take(ip, now)
+		b.take(ip, now)
+		if ok, _ := b.take(ip, now); ok && i < 10 {
+			t.Fatalf("address %d not limited", i)
+		}
+	}
+	if n := b.len(); n > 10 {
+		t.Fatalf("%d buckets, bound is 10", n)
+	}
+	// Full buckets are swept to make room.
+	now = now.Add(10 * time.Second)
+	ip := netip.MustParseAddr("10.1.1.1")
+	b.take(ip, now)
+	b.take(ip, now)
+	if ok, _ := b.take(ip, now); ok {
+		t.Fatal("new address not tracked after sweep")
+	}
+}
+
+func TestHashConcurrencyBounded(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.PasswordHashConcurrency = 2
+		c.PasswordHashWait = 20 * time.Millisecond
+		c.IPLimit.Disabled = true
+	})
+	e.hasher.gate = make(chan struct{})
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started <- struct{}{}
+			_, _ = e.svc.Token(e.ctx, pwReq("alice", userPW))
+		}()
+	}
+	<-started
+	<-started
+	// Wait until both hold a slot (they block inside Verify).
+	for len(e.svc.hashSlots) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := e.svc.Token(e.ctx, pwReq("alice", userPW))
+	got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
+	if got.Reason != ReasonBusy || got.RetryAfter <= 0 {
+		t.Fatalf("busy answer %+v", got)
+	}
+	close(e.hasher.gate)
+	wg.Wait()
+	if _, err := e.svc.Token(e.ctx, pwReq("alice", userPW)); err != nil {
+		t.Fatalf("after slots freed: %v", err)
+	}
+}
+
+func TestHashSlotHonoursContext(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PasswordHashConcurrency = 1; c.PasswordHashWait = time.Hour })
+	e.svc.hashSlots <- struct{}{}
+	ctx, cancel := context.WithCancel(e.ctx)
+	cancel()
+	err := e.svc.acquireHashSlot(ctx)
+	wantErr(t, err, CodeTemporarilyUnavailable, 503)
+}
+
+func djangoHash(pw string, iter int) string {
+	salt := "c2FsdHNhbHRzYWx0"
+	key, err := pbkdf2.Key(sha256.New, pw, []byte(salt), iter, 32)
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", iter, salt, base64.StdEncoding.EncodeToString(key))
+}
+
+func TestLegacyHashesRehashOnLogin(t *testing.T) {
+	bc, err := bcrypt.GenerateFromPassword([]byte("hunter2"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldArgon, err := password.Hash("hunter2", password.Params{Memory: 32, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		hash string
+	}{
+		{name: "django pbkdf2_sha256", hash: djangoHash("hunter2", 1000)},
+		{name: "bcrypt", hash: string(bc)},
+		{name: "argon2id with old parameters", hash: oldArgon},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			before := e.addUserHash("1001", "django", tc.hash)
+			if _, err := e.svc.Token(e.ctx, pwReq("django", "wrong")); err == nil {
+				t.Fatal("wrong password accepted")
+			}
+			r, err := e.svc.Token(e.ctx, pwReq("django", "hunter2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, c := decodeJWT(t, r.AccessToken)
+			if toString(c["user_id"]) != "1001" || c["sub"] != "1001" {
+				t.Fatalf("user_id %v sub %v", c["user_id"], c["sub"])
+			}
+			after, err := e.store.GetUser(e.ctx, "1001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(after.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
+				t.Fatalf("not rehashed to current parameters: %.30s", after.PasswordHash)
+			}
+			if !after.PasswordChangedAt.Equal(before.PasswordChangedAt) {
+				t.Fatal("rehash moved PasswordChangedAt (it would end refresh families)")
+			}
+			// The new hash works, and no further rehash happens.
+			e.hasher.hashes.Store(0)
+			if _, err := e.svc.Token(e.ctx, pwReq("django", "hunter2")); err != nil {
+				t.Fatal(err)
+			}
+			if e.hasher.hashes.Load() != 0 {
+				t.Fatal("rehashed a current hash")
+			}
+		})
+	}
+}
+
+func TestLoginStorageFailureIs503(t *testing.T) {
+	for _, method := range []string{"GetLoginFailures", "GetUserByUsername", "RecordLoginFailure", "CreateFamily", "CreateRefreshToken", "GetClient"} {
+		t.Run(method, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.store.failOnly.Store(method, true)
+			e.store.failing.Store(true)
+			pw := userPW
+			if method == "RecordLoginFailure" {
+				pw = "wrong"
+			}
+			_, err := e.svc.Token(e.ctx, pwReq("alice", pw))
+			got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
+			if got.RetryAfter <= 0 || strings.Contains(got.Description, "connection refused") {
+				t.Fatalf("503 answer %+v", got)
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	trusted, err := ParsePrefixes([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		want   string
+	}{
+		{name: "direct", remote: "203.0.113.5:1234", want: "203.0.113.5"},
+		{name: "untrusted proxy header ignored", remote: "203.0.113.5:1234", xff: []string{"1.2.3.4"}, want: "203.0.113.5"},
+		{name: "trusted proxy", remote: "10.1.2.3:80", xff: []string{"1.2.3.4"}, want: "1.2.3.4"},
+		{name: "spoofed left entries ignored", remote: "10.1.2.3:80", xff: []string{"6.6.6.6, 1.2.3.4"}, want: "1.2.3.4"},
+		{name: "chain of trusted proxies", remote: "10.1.2.3:80", xff: []string{"1.2.3.4, 192.0.2.1", "10.9.9.9"}, want: "1.2.3.4"},
+		{name: "all trusted", remote: "10.1.2.3:80", xff: []string{"10.2.2.2"}, want: "10.2.2.2"},
+		{name: "garbage stops walk", remote: "10.1.2.3:80", xff: []string{"1.2.3.4, nonsense"}, want: "10.1.2.3"},
+		{name: "ipv6 trusted", remote: "[2001:db8::1]:443", xff: []string{"2001:db9::7"}, want: "2001:db9::7"},
+		{name: "mapped ipv4", remote: "[::ffff:10.0.0.1]:80", xff: []string{"5.6.7.8"}, want: "5.6.7.8"},
+		{name: "bad remote", remote: "nonsense", want: "invalid IP"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := clientIP(tc.remote, tc.xff, trusted).String(); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if _, err := ParsePrefixes([]string{"10.0.0.0/8", "bogus", "300.1.1.1"}); err == nil || !strings.Contains(err.Error(), "bogus, 300.1.1.1") {
+		t.Fatalf("bad prefixes: %v", err)
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	e := newEnv(t, nil)
+	_, err := New(Config{RefreshIdleTTL: 48 * time.Hour, RefreshReuseGrace: -1, SimpleJWT: true}, e.store, e.keys, e.hasher)
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"issuer is empty", "idle ttl", "reuse grace", "compat client id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := New(Config{Issuer: "x"}, nil, e.keys, e.hasher); err == nil {
+		t.Fatal("nil store accepted")
+	}
+}
