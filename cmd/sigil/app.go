@@ -60,11 +60,21 @@ func (a *app) withStore(ctx context.Context, fn func(cfg configs.Config, s stora
 	return a.withConfiguredStore(ctx, cfg, fn)
 }
 
-// withConfiguredStore is withStore for an already loaded configuration.
-func (a *app) withConfiguredStore(ctx context.Context, cfg configs.Config, fn func(cfg configs.Config, s storage.Store) error) (err error) {
+// store opens the storage backend cfg selects. Failing to open it is an
+// operational failure (exit status 1). The caller closes the store.
+func (a *app) store(ctx context.Context, cfg configs.Config) (storage.Store, error) {
 	s, err := a.openStore(ctx, cfg)
 	if err != nil {
-		return failure(err)
+		return nil, failure(err)
+	}
+	return s, nil
+}
+
+// withConfiguredStore is withStore for an already loaded configuration.
+func (a *app) withConfiguredStore(ctx context.Context, cfg configs.Config, fn func(cfg configs.Config, s storage.Store) error) (err error) {
+	s, err := a.store(ctx, cfg)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if cerr := s.Close(); cerr != nil && err == nil {

@@ -335,9 +335,9 @@ func writeClientsTable(a *app, clients []storage.Client) error {
 		if c.Public {
 			kind = "public"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, orDash(c.Name), kind,
-			orDash(strings.Join(c.Grants, ",")), orDash(strings.Join(c.Scopes, ",")), orDash(strings.Join(c.Audiences, ",")),
-			orDash(c.TokenSigningAlg), c.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dashIfEmpty(c.Name), kind,
+			dashIfEmpty(strings.Join(c.Grants, ",")), dashIfEmpty(strings.Join(c.Scopes, ",")), dashIfEmpty(strings.Join(c.Audiences, ",")),
+			dashIfEmpty(c.TokenSigningAlg), c.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -287,7 +287,7 @@ func writeUsersTable(a *app, users []storage.User) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tNAME\tDISABLED\tCREATED")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, orDash(u.Email), orDash(u.Name), u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, dashIfEmpty(u.Email), dashIfEmpty(u.Name), u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -299,7 +299,7 @@ func writeJSON(a *app, v any) error {
 	return enc.Encode(v)
 }
 
-func orDash(s string) string {
+func dashIfEmpty(s string) string {
 	if s == "" {
 		return "-"
 	}
