@@ -1,0 +1,56 @@
+# Sigil build and test entry points. CI runs `make test` (through .ci/run).
+#
+#   make test       go vet, then every test with -race against a MongoDB
+#                   (MONGODB_URI, else a mongod on PATH, else the embedded
+#                   FerretDB of tests/ferretdb); fails if a MongoDB-backed
+#                   test was skipped. The go test -json stream is kept in
+#                   bin/test-report.json.
+#   make build      build every package and bin/sigil
+#   make vet        go vet, root module and tests/ferretdb
+#   make lint       staticcheck (pinned; fetched through the module proxy)
+#   make fmt-check  fail if a Go file is not gofmt-formatted
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+# staticcheck 2026.2.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS ?= -race -count=1
+PKGS ?= ./...
+
+.PHONY: test test-go build vet lint fmt-check ferretdb clean
+
+test:
+	scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
+
+# test-go expects SIGIL_TEST_MONGODB_URI (make test sets it); alone, it runs
+# the tests with whatever the environment says.
+test-go: vet
+	@mkdir -p bin
+	$(GO) build -o bin/testreport ./scripts/testreport
+	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport
+
+build:
+	$(GO) build ./...
+	@mkdir -p bin
+	$(GO) build -o bin/sigil ./cmd/sigil
+
+vet:
+	$(GO) vet ./...
+	cd tests/ferretdb && $(GO) vet ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+	cd tests/ferretdb && $(GO) run $(STATICCHECK) ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+# ferretdb builds the embedded FerretDB test server.
+ferretdb:
+	cd tests/ferretdb && $(GO) build -o ferretdb-bin .
+
+clean:
+	rm -rf bin tests/ferretdb/ferretdb-bin
