@@ -103,7 +103,7 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		return nil, redact(fmt.Errorf("mongo: connect to %s: %w", hosts, err), secret)
 	}
 	s := newStore(client, database, secret)
-	if err := s.Ping(ctx); err != nil {
+	if err := client.Ping(ctx, readpref.Primary()); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, redact(fmt.Errorf("mongo: %s unreachable: %w", hosts, err), secret)
 	}

@@ -89,3 +89,28 @@ func NewStore(t testing.TB) *mongo.Store {
 	})
 	return s
 }
+
+// NewDatabase returns the connection string of URI(t) (so it skips or fails
+// as URI does) and a fresh database name (see DatabaseName) for tests that
+// hand both to the code under test, such as a sigil process configured with
+// storage.mongo_uri and storage.mongo_database. When the test ends,
+// t.Cleanup drops the database; a failure to drop is reported with t.Errorf.
+func NewDatabase(t testing.TB) (uri, database string) {
+	t.Helper()
+	uri = URI(t)
+	database = DatabaseName(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := mongo.Open(ctx, uri, database)
+		if err != nil {
+			t.Errorf("mongotest: open database %s to drop it: %v", database, err)
+			return
+		}
+		defer s.Close()
+		if err := s.Drop(ctx); err != nil {
+			t.Errorf("mongotest: drop database %s: %v", database, err)
+		}
+	})
+	return uri, database
+}
