@@ -47,8 +47,17 @@ cleanup() {
 	exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+cmd_pid=""
+# On INT or TERM, pass the signal on to CMD, then clean up.
+on_signal() {
+	if [ -n "$cmd_pid" ]; then
+		kill "-$1" "$cmd_pid" 2>/dev/null || true
+		wait "$cmd_pid" 2>/dev/null || true
+	fi
+	exit "$2"
+}
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
 
 # redact prints a connection string without its password.
 redact() {
@@ -134,7 +143,11 @@ else
 fi
 
 # Run CMD without the pipe ends that keep FerretDB alive, so that only this
-# script's exit stops the server.
+# script's exit stops the server. CMD runs in the background and is waited
+# for, so that a signal reaches the traps at once.
 status=0
-SIGIL_TEST_MONGODB_URI=$uri SIGIL_TEST_MONGODB_REQUIRED=1 "$@" 3>&- 4<&- || status=$?
+SIGIL_TEST_MONGODB_URI=$uri SIGIL_TEST_MONGODB_REQUIRED=1 "$@" 3>&- 4<&- <&0 &
+cmd_pid=$!
+wait "$cmd_pid" || status=$?
+cmd_pid=""
 exit "$status"
