@@ -251,13 +251,13 @@ func formMap(form url.Values) (map[string]any, error) {
 
 // pythonType names a decoded JSON value the way DRF's message does.
 func pythonType(v any) string {
-	switch v.(type) {
+	switch v := v.(type) {
 	case []any:
 		return "list"
 	case string:
 		return "str"
 	case json.Number:
-		if strings.ContainsAny(v.(json.Number).String(), ".eE") {
+		if strings.ContainsAny(v.String(), ".eE") {
 			return "float"
 		}
 		return "int"
