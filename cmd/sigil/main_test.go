@@ -592,12 +592,16 @@ func TestServe(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var stdout, stderr syncBuffer
+			if backend == "mongo" {
+				// MongoDB deployments need an explicit key-encryption key.
+				t.Setenv("SIGIL_KEY_ENCRYPTION_KEY", "c2lnaWwtdGVzdC1rZXktZW5jcnlwdGlvbi1rZXkhISE=")
+			}
 			done := make(chan int, 1)
 			go func() {
 				done <- Main(ctx, []string{"--config", e.config, "serve"}, strings.NewReader(""), &stdout, &stderr)
 			}()
 			deadline := time.After(30 * time.Second)
-			for !strings.Contains(stderr.String(), "storage opened") {
+			for !strings.Contains(stderr.String(), "msg=listening") {
 				select {
 				case code := <-done:
 					t.Fatalf("serve exited early with %d: %s", code, stderr.String())
@@ -631,12 +635,15 @@ func TestServeWithoutConfig(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv(configEnv, "")
+	// No config file; only the port is moved off 8080, which may be taken
+	// on a shared machine.
+	t.Setenv("SIGIL_LISTEN", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- Main(ctx, []string{"serve"}, strings.NewReader(""), &bytes.Buffer{}, &stderr) }()
 	deadline := time.After(30 * time.Second)
-	for !strings.Contains(stderr.String(), "storage opened") {
+	for !strings.Contains(stderr.String(), "msg=listening") {
 		select {
 		case code := <-done:
 			cancel()
@@ -653,6 +660,10 @@ func TestServeWithoutConfig(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sigil-data", "sigil.db")); err != nil {
 		t.Errorf("default bolt file: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "sigil-data", "key-encryption-key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("generated key-encryption key file: %v (mode %v), want mode 0600", err, fi.Mode().Perm())
 	}
 }
 

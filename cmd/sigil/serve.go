@@ -48,7 +48,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	logger.Info("storage opened", storageLogAttrs(cfg.Storage)...)
 
-	runErr := runServer(ctx, cfg, store, logger)
+	runErr := runServer(ctx, cfg, store, logger, a.getenv)
 
 	closeErr := store.Close()
 	if closeErr != nil {
