@@ -190,6 +190,12 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			Keys:    bson.D{{Key: "expires_at", Value: 1}},
 			Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_at_ttl"),
 		})
+		if err != nil && indexConflict(err) {
+			// Another expires_at index already exists, e.g. the plain one
+			// made on a server without TTL support before the data moved:
+			// Purge still works, and expiry never depended on TTL.
+			continue
+		}
 		if err != nil && !unsupported(err) {
 			return fmt.Errorf("ttl index %s.expires_at: %w", c.Name(), err)
 		}
@@ -205,6 +211,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// indexConflict reports whether err says an index with the same name or keys
+// but other options exists (IndexOptionsConflict, IndexKeySpecsConflict).
+func indexConflict(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86))
 }
 
 // unsupported reports whether err says the server does not implement the

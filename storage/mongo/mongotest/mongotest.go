@@ -8,6 +8,12 @@
 // Every store is a fresh database with a unique name, dropped when the test
 // ends, so tests (and test packages running in parallel) never see each
 // other's records.
+//
+// Mind the wall clock: on a real MongoDB the TTL monitor deletes, about once
+// a minute, records whose expires_at is before the server's current time,
+// whatever now the test passes to the store. Tests that drive a fake clock
+// should keep expiry times in the future of the real one (the conformance
+// suite works in the year 2100). FerretDB has no TTL indexes.
 package mongotest
 
 import (
