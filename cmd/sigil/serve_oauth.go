@@ -2,16 +2,64 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/oauth"
+	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/web"
 )
 
 // newOAuthService builds the token service over store and ring and returns
-// the web dependencies that expose it.
+// the web dependencies that expose it. With compat.simplejwt on it warns
+// (once, at start) when compat.client_id names no client registered with
+// the password grant: the simplejwt routes then answer 500 until the client
+// is added.
 func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger) (web.Deps, error) {
-	return web.Deps{}, nil
+	trusted, err := oauth.ParsePrefixes(cfg.Security.TrustedProxies)
+	if err != nil {
+		return web.Deps{}, fmt.Errorf("security.trusted_proxies: %w", err)
+	}
+	svc, err := oauth.New(oauth.Config{
+		Issuer:                  cfg.Issuer,
+		AccessTTL:               cfg.Tokens.AccessTTL,
+		IDTokenTTL:              cfg.Tokens.IDTokenTTL,
+		RefreshTTL:              cfg.Tokens.RefreshTTL,
+		RefreshIdleTTL:          cfg.Tokens.RefreshIdleTTL,
+		RefreshReuseGrace:       cfg.Tokens.RefreshReuseGrace,
+		Leeway:                  cfg.Keys.ClockLeeway,
+		SimpleJWT:               cfg.Compat.SimpleJWT,
+		CompatClientID:          cfg.Compat.ClientID,
+		TrustedProxies:          trusted,
+		PasswordHashConcurrency: cfg.Security.EffectivePasswordHashConcurrency(),
+	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger))
+	if err != nil {
+		return web.Deps{}, err
+	}
+	if cfg.Compat.SimpleJWT {
+		c, err := store.GetClient(ctx, cfg.Compat.ClientID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			logger.Warn("compat.simplejwt is on but compat.client_id names no client; the simplejwt routes will fail until it is added",
+				"client_id", cfg.Compat.ClientID)
+		case err != nil:
+			logger.Warn("could not check the simplejwt client", "client_id", cfg.Compat.ClientID, "err", err)
+		case !containsString(c.Grants, oauth.GrantPassword):
+			logger.Warn("the simplejwt client lacks the password grant; the simplejwt routes will fail", "client_id", c.ID)
+		}
+	}
+	return web.Deps{OAuth: svc}, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
