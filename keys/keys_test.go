@@ -704,3 +704,39 @@ func TestCrashDuringRotation(t *testing.T) {
 }
 
 var cryptoSHA256 = crypto.SHA256
+
+func TestStaleKEKCannotChangeKeySet(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{}
+	oldSealer := testSealer(t)
+	f := newFixture(t, store, oldSealer)
+	if _, err := f.rot.Reconcile(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rot.Rewrap(ctx, t0, testSealer(t), "operator"); err != nil {
+		t.Fatal(err)
+	}
+	before := mustSet(t, store)
+	stale := newFixture(t, store, oldSealer)
+	tests := []struct {
+		name string
+		op   func() error
+	}{
+		{"reconcile", func() error { _, err := stale.rot.Reconcile(ctx, t0.Add(time.Hour)); return err }},
+		{"rotate now", func() error { _, err := stale.rot.Rotate(ctx, t0, true, "op", ""); return err }},
+		{"revoke", func() error {
+			_, err := stale.rot.Revoke(ctx, t0, activeKID(before, ES256), "op", "x")
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.op(); !errors.Is(err, ErrKEKMismatch) {
+				t.Fatalf("err = %v, want ErrKEKMismatch", err)
+			}
+			if after := mustSet(t, store); after.Version != before.Version {
+				t.Fatal("a stale-KEK replica changed the key set")
+			}
+		})
+	}
+}

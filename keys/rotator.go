@@ -131,6 +131,11 @@ type Result struct {
 	Waiting map[string]time.Time
 }
 
+// ErrKEKMismatch reports that the stored keys are sealed under another
+// key-encryption key than this process's (for example after `keys rewrap`):
+// the process refuses to change the key set until restarted with the new KEK.
+var ErrKEKMismatch = errors.New("key-encryption key mismatch")
+
 // ErrLostRace reports that another writer changed the key set first; this
 // replica reloaded the winner's set and did nothing more.
 var ErrLostRace = errors.New("key set changed concurrently")
@@ -304,6 +309,13 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	set, err := r.load(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	// Never mix KEKs: a replica still holding an old KEK after a rewrap
+	// must not add keys sealed under it.
+	for _, k := range set.Keys {
+		if len(k.SealedPrivate) > 0 && k.KEKID != r.sealer.ID() {
+			return Result{}, fmt.Errorf("key %s is sealed under %s, this process has %s: %w", k.KID, k.KEKID, r.sealer.ID(), ErrKEKMismatch)
+		}
 	}
 	p := &plan{r: r, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
 	if err := edit(p); err != nil {

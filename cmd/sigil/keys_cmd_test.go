@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sigilauth/sigil/keys"
+)
+
+type keysListJSON struct {
+	Version int64     `json:"version"`
+	Keys    []keyView `json:"keys"`
+}
+
+func (e *env) keysJSON() keysListJSON {
+	e.t.Helper()
+	var out keysListJSON
+	if err := json.Unmarshal([]byte(e.mustRun("", "keys", "list", "--json").stdout), &out); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func stateKID(l keysListJSON, state string) string {
+	for _, k := range l.Keys {
+		if string(k.State) == state {
+			return k.KID
+		}
+	}
+	return ""
+}
+
+const testKEK = "c2lnaWwtdGVzdC1rZXktZW5jcnlwdGlvbi1rZXkhISE="
+
+func TestKeysVerbs(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, backend)
+			if backend == "mongo" {
+				r := e.run("", "keys", "rotate")
+				if r.code != 2 || !strings.Contains(r.stderr, "key-encryption key") {
+					t.Fatalf("mongo without a KEK: exit %d, stderr %q", r.code, r.stderr)
+				}
+				t.Setenv("SIGIL_KEY_ENCRYPTION_KEY", testKEK)
+			}
+			if out := e.mustRun("", "keys", "list").stdout; !strings.Contains(out, "no keys yet") {
+				t.Fatalf("empty list: %q", out)
+			}
+			out := e.mustRun("", "keys", "rotate").stdout
+			if !strings.Contains(out, "generate ES256") {
+				t.Fatalf("first rotate did not bootstrap: %q", out)
+			}
+			l := e.keysJSON()
+			active, next := stateKID(l, "active"), stateKID(l, "next")
+			if active == "" || next == "" || len(l.Keys) != 2 {
+				t.Fatalf("after bootstrap: %+v", l)
+			}
+			for _, k := range l.Keys {
+				if k.State == "active" && k.NextRotation == nil {
+					t.Fatal("active key without next rotation time")
+				}
+			}
+			if out := e.mustRun("", "keys", "rotate").stdout; !strings.Contains(out, "rotation possible at") {
+				t.Fatalf("rotate before pre-publication should wait: %q", out)
+			}
+			if e.keysJSON().Version != l.Version {
+				t.Fatal("a waiting rotate changed the key set")
+			}
+			r := e.mustRun("", "keys", "rotate", "--now", "--reason", "drill")
+			if !strings.Contains(r.stderr, "warning") {
+				t.Fatalf("rotate --now without a warning: %q", r.stderr)
+			}
+			l = e.keysJSON()
+			if stateKID(l, "active") != next {
+				t.Fatalf("rotate --now did not promote the next key")
+			}
+
+			before := e.keysJSON()
+			bad := []struct {
+				name string
+				args []string
+			}{
+				{"revoke without reason", []string{"keys", "revoke", next}},
+				{"revoke blank reason", []string{"keys", "revoke", next, "--reason", "  "}},
+				{"revoke unknown kid", []string{"keys", "revoke", "no-such-kid", "--reason", "x"}},
+				{"revoke without kid", []string{"keys", "revoke", "--reason", "x"}},
+				{"rewrap without file", []string{"keys", "rewrap"}},
+				{"rewrap missing file", []string{"keys", "rewrap", "--new-key-file", filepath.Join(t.TempDir(), "nope")}},
+				{"list with argument", []string{"keys", "list", "extra"}},
+			}
+			for _, tc := range bad {
+				t.Run(tc.name, func(t *testing.T) {
+					r := e.run("", tc.args...)
+					if r.code != 2 {
+						t.Fatalf("exit %d, want 2 (stderr %q)", r.code, r.stderr)
+					}
+					if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines != 0 {
+						t.Fatalf("stderr is not one line: %q", r.stderr)
+					}
+					if after := e.keysJSON(); after.Version != before.Version {
+						t.Fatal("bad input changed the key set")
+					}
+				})
+			}
+
+			e.mustRun("", "keys", "revoke", next, "--reason", "key leaked")
+			l = e.keysJSON()
+			if a := stateKID(l, "active"); a == "" || a == next {
+				t.Fatal("no replacement after revoking the active key")
+			}
+			var revoked bool
+			for _, k := range l.Keys {
+				if k.KID == next {
+					revoked = k.State == "revoked" && !k.Published && k.RevokeReason == "key leaked"
+				}
+			}
+			if !revoked {
+				t.Fatalf("revoked key: %+v", l.Keys)
+			}
+			if out := e.mustRun("", "keys", "revoke", next, "--reason", "again").stdout; !strings.Contains(out, "already revoked") {
+				t.Fatalf("second revoke: %q", out)
+			}
+
+			var events []struct {
+				Action, KID, Actor, Reason string
+			}
+			if err := json.Unmarshal([]byte(e.mustRun("", "keys", "events", "--json").stdout), &events); err != nil {
+				t.Fatal(err)
+			}
+			var sawRevoke bool
+			for _, ev := range events {
+				if ev.Action == "revoke" && ev.KID == next && ev.Reason == "key leaked" && strings.HasPrefix(ev.Actor, "operator:") {
+					sawRevoke = true
+				}
+			}
+			if !sawRevoke {
+				t.Fatalf("audit trail lacks the revocation: %+v", events)
+			}
+
+			// Rewrap under a new KEK; afterwards only the new KEK opens keys.
+			newKEK := filepath.Join(t.TempDir(), "kek2")
+			if _, err := keys.GenerateKEKFile(newKEK); err != nil {
+				t.Fatal(err)
+			}
+			if out := e.mustRun("", "keys", "rewrap", "--new-key-file", newKEK).stdout; !strings.Contains(out, "re-sealed") {
+				t.Fatalf("rewrap: %q", out)
+			}
+			stale := e.keysJSON()
+			if r := e.run("", "keys", "rotate", "--now"); r.code == 0 || !strings.Contains(r.stderr, "sealed under") {
+				t.Fatalf("old KEK still changes keys after rewrap: exit %d %q", r.code, r.stderr)
+			}
+			if e.keysJSON().Version != stale.Version {
+				t.Fatal("a process with the old KEK changed the key set")
+			}
+			kekText, err := os.ReadFile(newKEK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("SIGIL_KEY_ENCRYPTION_KEY", strings.TrimSpace(string(kekText)))
+			e.mustRun("", "keys", "rotate", "--now")
+		})
+	}
+}
