@@ -28,6 +28,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		newUsersDisableCmd(a, true),
 		newUsersDisableCmd(a, false),
 		newUsersSetPasswordCmd(a),
+		newUsersImportCmd(a),
 	)
 	return cmd
 }
