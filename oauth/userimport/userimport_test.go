@@ -229,7 +229,9 @@ func TestImportIdempotent(t *testing.T) {
 
 type downStore struct{ *bolt.Store }
 
-func (downStore) CreateUser(context.Context, storage.User) error { return errors.New("connection reset") }
+func (downStore) CreateUser(context.Context, storage.User) error {
+	return errors.New("connection reset")
+}
 
 func TestImportStopsOnStorageFailure(t *testing.T) {
 	rows, _, _ := Parse(strings.NewReader(dump), FormatDjangoJSON, now)
