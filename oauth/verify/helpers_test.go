@@ -66,8 +66,9 @@ func jwkOf(k *testKey) map[string]string {
 		return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": k.alg,
 			"n": b(p.N.Bytes()), "e": b(big.NewInt(int64(p.E)).Bytes())}
 	case *ecdsa.PublicKey:
+		pt, _ := p.Bytes()
 		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": k.alg, "crv": "P-256",
-			"x": b(p.X.FillBytes(make([]byte, 32))), "y": b(p.Y.FillBytes(make([]byte, 32)))}
+			"x": b(pt[1:33]), "y": b(pt[33:])}
 	}
 	panic("unknown key type")
 }
@@ -80,8 +81,8 @@ func thumbprint(pub crypto.PublicKey) string {
 	case *rsa.PublicKey:
 		canon = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`, b(big.NewInt(int64(p.E)).Bytes()), b(p.N.Bytes()))
 	case *ecdsa.PublicKey:
-		canon = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`,
-			b(p.X.FillBytes(make([]byte, 32))), b(p.Y.FillBytes(make([]byte, 32))))
+		pt, _ := p.Bytes()
+		canon = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, b(pt[1:33]), b(pt[33:]))
 	}
 	sum := sha256.Sum256([]byte(canon))
 	return b(sum[:])
@@ -99,6 +100,15 @@ func b64json(v any) string {
 		}
 	}
 	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// jsonString returns the JSON of v as a string.
+func jsonString(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
 }
 
 // sign returns the JWS signature of input with priv for alg, base64url.
@@ -191,6 +201,8 @@ type testIssuer struct {
 	body   string        // if set, served instead of the rendered JWKS
 	gate   chan struct{} // if set, JWKS requests wait for it to close
 
+	onRequest func() // if set, called as each JWKS request arrives
+
 	fetches     atomic.Int32 // JWKS requests
 	notModified atomic.Int32 // of which answered 304
 }
@@ -213,12 +225,15 @@ func newTestIssuer(t *testing.T, keys ...*testKey) *testIssuer {
 func (ti *testIssuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	ti.fetches.Add(1)
 	ti.mu.Lock()
-	gate, down, maxAge, body := ti.gate, ti.down, ti.maxAge, ti.body
+	gate, down, maxAge, body, onRequest := ti.gate, ti.down, ti.maxAge, ti.body, ti.onRequest
 	var set []map[string]string
 	for _, k := range ti.keys {
 		set = append(set, jwkOf(k))
 	}
 	ti.mu.Unlock()
+	if onRequest != nil {
+		onRequest()
+	}
 	if gate != nil {
 		<-gate
 	}

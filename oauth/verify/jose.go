@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -162,5 +161,3 @@ func clip(s string) string {
 	}
 	return s[:max] + "..."
 }
-
-var errNotCompact = errors.New("not a JWS compact serialization")

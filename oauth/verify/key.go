@@ -60,10 +60,10 @@ func NewKey(kid, alg string, pub crypto.PublicKey) (*Key, error) {
 		if !ok {
 			return nil, fmt.Errorf("new key %q: ES256 needs an *ecdsa.PublicKey, got %T", kid, pub)
 		}
-		if p.Curve != elliptic.P256() || p.X == nil || p.Y == nil {
+		if p.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("new key %q: ES256 needs a P-256 key", kid)
 		}
-		if _, err := p.ECDH(); err != nil { // checks the point is on the curve
+		if _, err := p.Bytes(); err != nil { // checks the point is on the curve
 			return nil, fmt.Errorf("new key %q: ES256 needs a valid P-256 point", kid)
 		}
 		k.ec, k.sigLen = p, 64
