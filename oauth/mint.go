@@ -91,6 +91,7 @@ type IDClaims struct {
 	IssuedAt          int64  `json:"iat,omitempty"`
 	AuthTime          int64  `json:"auth_time,omitempty"`
 	AuthorizedParty   string `json:"azp,omitempty"`
+	AccessTokenHash   string `json:"at_hash,omitempty"`
 	Name              string `json:"name,omitempty"`
 	GivenName         string `json:"given_name,omitempty"`
 	FamilyName        string `json:"family_name,omitempty"`
@@ -170,8 +171,11 @@ func (s *Service) signAccess(now time.Time, is issued) (string, error) {
 	return tok, nil
 }
 
-// signID mints the ID token for a user grant with the openid scope.
-func (s *Service) signID(now time.Time, is issued) (string, error) {
+// signID mints the ID token for a user grant with the openid scope, bound
+// to accessToken by at_hash (OIDC Core §3.1.3.6; both algorithms hash with
+// SHA-256).
+func (s *Service) signID(now time.Time, is issued, accessToken string) (string, error) {
+	sum := sha256.Sum256([]byte(accessToken))
 	c := IDClaims{
 		Issuer:          s.cfg.Issuer,
 		Subject:         is.user.ID,
@@ -180,6 +184,7 @@ func (s *Service) signID(now time.Time, is issued) (string, error) {
 		IssuedAt:        now.Unix(),
 		AuthTime:        is.authTime.Unix(),
 		AuthorizedParty: is.client.ID,
+		AccessTokenHash: base64.RawURLEncoding.EncodeToString(sum[:sha256.Size/2]),
 	}
 	profileClaims(&c, is.user, is.scopes)
 	payload, err := json.Marshal(&c)
@@ -217,7 +222,7 @@ func (s *Service) signResponse(now time.Time, is issued) (*TokenResponse, error)
 		Scope:       strings.Join(is.scopes, " "),
 	}
 	if is.user != nil && contains(is.scopes, ScopeOpenID) {
-		if r.IDToken, err = s.signID(now, is); err != nil {
+		if r.IDToken, err = s.signID(now, is, at); err != nil {
 			return nil, err
 		}
 	}

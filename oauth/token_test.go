@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -209,6 +210,10 @@ func TestPasswordGrantIssuesTokens(t *testing.T) {
 	h, c = decodeJWT(t, r.IDToken)
 	if h["typ"] != "JWT" {
 		t.Fatalf("id token typ %v", h["typ"])
+	}
+	atSum := sha256.Sum256([]byte(r.AccessToken))
+	if c["at_hash"] != base64.RawURLEncoding.EncodeToString(atSum[:16]) || c["azp"] != confID {
+		t.Fatalf("at_hash %v azp %v", c["at_hash"], c["azp"])
 	}
 	wantID := map[string]string{
 		"iss": testIssuer, "sub": "42", "aud": confID, "auth_time": jsonInt(now.Unix()),
