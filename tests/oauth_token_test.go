@@ -301,3 +301,27 @@ func TestOAuthRefreshReuseGrace(t *testing.T) {
 		wantOAuthError(t, e.refresh(t, a1.str("refresh_token")), 400, "invalid_grant")
 	})
 }
+
+// TestOAuthClientSigningAlg: a client registered with --signing-alg RS256
+// gets RS256 tokens while others get the default ES256, and both verify
+// against the published JWKS.
+func TestOAuthClientSigningAlg(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b Backend) {
+		e := newOAuthEnv(t, b, map[string]string{"keys.algorithms": "[ES256, RS256]"})
+		e.MustCLI("", "clients", "add", "rsa-app", "--public", "--grants", "password", "--scopes", "openid", "--signing-alg", "RS256")
+		e.start()
+		r := e.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW},
+			"client_id": {"rsa-app"}, "scope": {"openid"}}, "", "")
+		if r.status != 200 || r.str("refresh_token") != "" {
+			t.Fatalf("rsa-app: %d %s (no refresh_token without the refresh_token grant)", r.status, r.raw)
+		}
+		for _, tok := range []string{r.str("access_token"), r.str("id_token")} {
+			if h, _ := e.verifyJWT(t, tok); h.Algorithm != "RS256" {
+				t.Fatalf("rsa-app token signed with %s", h.Algorithm)
+			}
+		}
+		if h, _ := e.verifyJWT(t, e.login(t, "alice", alicePW, "").str("access_token")); h.Algorithm != "ES256" {
+			t.Fatalf("default client token signed with %s", h.Algorithm)
+		}
+	})
+}
