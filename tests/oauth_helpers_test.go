@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +211,3 @@ func (e *oauthEnv) verifyJWT(t *testing.T, tok string) (jose.Header, map[string]
 	}
 	return h, claims
 }
-
-// boltPath is the env's bolt file.
-func (e *oauthEnv) boltPath() string { return filepath.Clean(e.values["storage.bolt_path"]) }

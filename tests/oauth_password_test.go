@@ -81,7 +81,7 @@ func TestOAuthLockoutIsStored(t *testing.T) {
 			}
 			wantOAuthError(t, e.post(t, "/oauth2/token", pwForm("bob", "wrong"), webID, webSecret), 400, "invalid_grant")
 		}
-		other := e.srv
+		var other *Server
 		if b == Mongo {
 			other = e.StartOn("127.0.0.1:" + freePort(t))
 		} else {
