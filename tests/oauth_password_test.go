@@ -115,73 +115,77 @@ func TestOAuthAddressRateLimit(t *testing.T) {
 		}
 		return out
 	}
-	t.Run("untrusted forwarded-for ignored", func(t *testing.T) {
-		e := newOAuthEnv(t, Bolt, nil)
-		e.start()
-		rs := spray(t, e, 31, func(i int) string { return fmt.Sprintf("203.0.113.%d", i) })
-		for _, r := range rs[:30] {
-			wantOAuthError(t, r, 400, "invalid_grant")
-		}
-		last := rs[30]
-		if last.status != 429 || last.header.Get("Retry-After") == "" || last.str("error") == "" {
-			t.Fatalf("31st attempt: %d %v %s", last.status, last.header, last.raw)
-		}
-		// The bucket is per address, not per account: alice from here is
-		// limited too.
-		if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 429 {
-			t.Fatalf("alice from a limited address: %d", r.status)
-		}
-	})
-	t.Run("trusted proxy", func(t *testing.T) {
-		e := newOAuthEnv(t, Bolt, map[string]string{"security.trusted_proxies": "[127.0.0.1]"})
-		e.start()
-		for _, r := range spray(t, e, 35, func(i int) string { return fmt.Sprintf("203.0.113.%d", i) }) {
-			wantOAuthError(t, r, 400, "invalid_grant")
-		}
-		// One client behind the proxy is limited.
-		rs := spray(t, e, 31, func(int) string { return "198.51.100.9" })
-		if rs[30].status != 429 {
-			t.Fatalf("31st attempt from one forwarded address: %d", rs[30].status)
-		}
+	forEachBackend(t, func(t *testing.T, b Backend) {
+		t.Run("untrusted forwarded-for ignored", func(t *testing.T) {
+			e := newOAuthEnv(t, b, nil)
+			e.start()
+			rs := spray(t, e, 31, func(i int) string { return fmt.Sprintf("203.0.113.%d", i) })
+			for _, r := range rs[:30] {
+				wantOAuthError(t, r, 400, "invalid_grant")
+			}
+			last := rs[30]
+			if last.status != 429 || last.header.Get("Retry-After") == "" || last.str("error") == "" {
+				t.Fatalf("31st attempt: %d %v %s", last.status, last.header, last.raw)
+			}
+			// The bucket is per address, not per account: alice from here is
+			// limited too.
+			if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 429 {
+				t.Fatalf("alice from a limited address: %d", r.status)
+			}
+		})
+		t.Run("trusted proxy", func(t *testing.T) {
+			e := newOAuthEnv(t, b, map[string]string{"security.trusted_proxies": "[127.0.0.1]"})
+			e.start()
+			for _, r := range spray(t, e, 35, func(i int) string { return fmt.Sprintf("203.0.113.%d", i) }) {
+				wantOAuthError(t, r, 400, "invalid_grant")
+			}
+			// One client behind the proxy is limited.
+			rs := spray(t, e, 31, func(int) string { return "198.51.100.9" })
+			if rs[30].status != 429 {
+				t.Fatalf("31st attempt from one forwarded address: %d", rs[30].status)
+			}
+		})
 	})
 }
 
 // TestOAuthPasswordHashBound: with one hash slot, a burst of logins gets
 // only 200 or 503 with Retry-After, never another failure.
 func TestOAuthPasswordHashBound(t *testing.T) {
-	e := newOAuthEnv(t, Bolt, map[string]string{"security.password_hash_concurrency": "1"})
-	e.start()
-	const n = 24
-	var wg sync.WaitGroup
-	rs := make([]response, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			rs[i] = e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	ok, busy := 0, 0
-	for _, r := range rs {
-		switch {
-		case r.status == 200:
-			ok++
-		case r.status == 503 && r.header.Get("Retry-After") != "" && r.str("error") == "temporarily_unavailable":
-			busy++
-		default:
-			t.Fatalf("unexpected answer %d %s", r.status, r.raw)
+	forEachBackend(t, func(t *testing.T, b Backend) {
+		e := newOAuthEnv(t, b, map[string]string{"security.password_hash_concurrency": "1"})
+		e.start()
+		const n = 24
+		var wg sync.WaitGroup
+		rs := make([]response, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				rs[i] = e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret)
+			}()
 		}
-	}
-	if ok == 0 || busy == 0 {
-		t.Fatalf("%d ok, %d busy: want both", ok, busy)
-	}
-	if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 200 {
-		t.Fatalf("after the burst: %d", r.status)
-	}
+		close(start)
+		wg.Wait()
+		ok, busy := 0, 0
+		for _, r := range rs {
+			switch {
+			case r.status == 200:
+				ok++
+			case r.status == 503 && r.header.Get("Retry-After") != "" && r.str("error") == "temporarily_unavailable":
+				busy++
+			default:
+				t.Fatalf("unexpected answer %d %s", r.status, r.raw)
+			}
+		}
+		if ok == 0 || busy == 0 {
+			t.Fatalf("%d ok, %d busy: want both", ok, busy)
+		}
+		if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 200 {
+			t.Fatalf("after the burst: %d", r.status)
+		}
+	})
 }
 
 func djangoPBKDF2(pw string, iter int) string {

@@ -211,15 +211,17 @@ func TestOAuthRefresh(t *testing.T) {
 
 // TestOAuthRefreshIdleLifetime: a token unused for refresh_idle_ttl dies.
 func TestOAuthRefreshIdleLifetime(t *testing.T) {
-	e := newOAuthEnv(t, Bolt, map[string]string{"tokens.refresh_idle_ttl": "2s"})
-	e.start()
-	r := e.login(t, "alice", alicePW, "")
-	r1 := e.refresh(t, r.str("refresh_token"))
-	if r1.status != 200 {
-		t.Fatal(r1.status)
-	}
-	time.Sleep(2200 * time.Millisecond)
-	wantOAuthError(t, e.refresh(t, r1.str("refresh_token")), 400, "invalid_grant")
+	forEachBackend(t, func(t *testing.T, b Backend) {
+		e := newOAuthEnv(t, b, map[string]string{"tokens.refresh_idle_ttl": "2s"})
+		e.start()
+		r := e.login(t, "alice", alicePW, "")
+		r1 := e.refresh(t, r.str("refresh_token"))
+		if r1.status != 200 {
+			t.Fatal(r1.status)
+		}
+		time.Sleep(2200 * time.Millisecond)
+		wantOAuthError(t, e.refresh(t, r1.str("refresh_token")), 400, "invalid_grant")
+	})
 }
 
 // TestOAuthConcurrentRefresh: 100 concurrent refreshes of one token yield
