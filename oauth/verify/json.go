@@ -19,30 +19,29 @@ type scanner struct {
 
 const maxJSONDepth = 32
 
-func (p *scanner) ws() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
+// skipWS returns the index of the first non-white-space byte of s at or
+// after i. Small enough to inline.
+func skipWS(s string, i int) int {
+	for i < len(s) && s[i] <= ' ' && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
 	}
+	return i
 }
 
 // consume skips white space and then c, reporting whether c was there.
 func (p *scanner) consume(c byte) bool {
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == c {
-		p.i++
+	i := skipWS(p.s, p.i)
+	if i < len(p.s) && p.s[i] == c {
+		p.i = i + 1
 		return true
 	}
+	p.i = i
 	return false
 }
 
 // peek skips white space and returns the next byte, or 0 at the end.
 func (p *scanner) peek() byte {
-	p.ws()
+	p.i = skipWS(p.s, p.i)
 	if p.i < len(p.s) {
 		return p.s[p.i]
 	}
@@ -51,43 +50,58 @@ func (p *scanner) peek() byte {
 
 // end reports whether only white space is left.
 func (p *scanner) end() bool {
-	p.ws()
+	p.i = skipWS(p.s, p.i)
 	return p.i == len(p.s)
 }
+
+// strStop marks the bytes that end the fast scan of a string body: the
+// quote, the backslash, control characters and non-ASCII bytes.
+var strStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
 
 // rawString reads a JSON string and returns what lies between its quotes and
 // whether that contains escapes.
 func (p *scanner) rawString() (raw string, escaped, ok bool) {
-	p.ws()
-	if p.i >= len(p.s) || p.s[p.i] != '"' {
+	s := p.s
+	i := skipWS(s, p.i)
+	if i >= len(s) || s[i] != '"' {
+		p.i = i
 		return "", false, false
 	}
-	p.i++
-	start := p.i
+	i++
+	start := i
 	nonASCII := false
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
+	for {
+		for i < len(s) && !strStop[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			p.i = i
+			return "", false, false
+		}
+		switch c := s[i]; {
 		case c == '"':
-			raw = p.s[start:p.i]
-			p.i++
+			raw = s[start:i]
+			p.i = i + 1
 			if nonASCII && !utf8.ValidString(raw) {
 				return "", false, false
 			}
 			return raw, escaped, true
 		case c == '\\':
 			escaped = true
-			p.i += 2 // the escape is validated by unescape
+			i += 2 // the escape itself is validated by unescape
 		case c < 0x20:
+			p.i = i
 			return "", false, false
 		default:
-			if c >= utf8.RuneSelf {
-				nonASCII = true
-			}
-			p.i++
+			nonASCII = true
+			i++
 		}
 	}
-	return "", false, false
 }
 
 // str reads a JSON string and returns its value.
@@ -176,9 +190,9 @@ func hex4(s string) (rune, bool) {
 
 // number reads a JSON number and returns its text.
 func (p *scanner) number() (string, bool) {
-	p.ws()
-	s, start := p.s, p.i
-	i := p.i
+	s := p.s
+	i := skipWS(s, p.i)
+	start := i
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
@@ -221,7 +235,7 @@ func (p *scanner) number() (string, bool) {
 
 // literal reads the exact text lit (true, false, null).
 func (p *scanner) literal(lit string) bool {
-	p.ws()
+	p.i = skipWS(p.s, p.i)
 	if strings.HasPrefix(p.s[p.i:], lit) {
 		p.i += len(lit)
 		return true
@@ -292,6 +306,26 @@ const (
 // seconds (fractions are truncated toward negative infinity), clamped to
 // [minNumericDate, maxNumericDate].
 func (p *scanner) numericDate() (int64, bool) {
+	// Fast path: a plain non-negative integer of up to 10 digits, which is
+	// every NumericDate Sigil writes.
+	s := p.s
+	i := skipWS(s, p.i)
+	start := i
+	var n int64
+	for i < len(s) && i-start <= 10 && '0' <= s[i] && s[i] <= '9' {
+		n = n*10 + int64(s[i]-'0')
+		i++
+	}
+	if d := i - start; d > 0 && d <= 10 && (d == 1 || s[start] != '0') &&
+		(i == len(s) || s[i] == ',' || s[i] == '}' || s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
+		p.i = i
+		return min(n, maxNumericDate), true
+	}
+	return p.numericDateSlow()
+}
+
+// numericDateSlow handles negative, long, fractional and exponent forms.
+func (p *scanner) numericDateSlow() (int64, bool) {
 	s, ok := p.number()
 	if !ok {
 		return 0, false

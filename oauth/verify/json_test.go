@@ -120,13 +120,11 @@ func wellTyped(m map[string]json.RawMessage) bool {
 				return false
 			}
 		case "aud":
-			var s string
 			var a []string
 			if k == '"' {
 				continue
 			}
 			if k != '[' || json.Unmarshal(raw, &a) != nil || bytes.Contains(raw, []byte("null")) {
-				_ = s
 				return false
 			}
 		}

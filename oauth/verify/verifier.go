@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -284,22 +285,21 @@ func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, 
 	}
 	hseg, pseg, sseg := raw[:d1], raw[d1+1:d2], raw[d2+1:]
 
+	// Work buffers come from a pool: no allocation, no zeroing.
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+
 	// Header and claims decode into one buffer and become one string, of
 	// which every string in the header and the claims is a substring.
-	var stack [1024]byte
-	buf := stack[:]
-	if n := decodedLen(len(hseg)) + decodedLen(len(pseg)); n > len(buf) {
-		buf = make([]byte, n)
-	}
-	hn, ok := decodeB64(buf, hseg)
+	hn, ok := decodeB64(sc.text[:], hseg)
 	if !ok {
 		return nil, nil, 0, errHeaderB64
 	}
-	pn, ok := decodeB64(buf[hn:], pseg)
+	pn, ok := decodeB64(sc.text[hn:], pseg)
 	if !ok {
 		return nil, nil, 0, errPayloadB64
 	}
-	text := string(buf[:hn+pn])
+	text := string(sc.text[:hn+pn])
 
 	hdr, err := parseHeader(text[:hn])
 	if err != nil {
@@ -333,15 +333,11 @@ func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, 
 	if decodedLen(len(sseg)) != key.sigLen {
 		return nil, nil, 0, fmt.Errorf("%w: signature length", ErrSignature)
 	}
-	var sigStack [512]byte
-	sig := sigStack[:]
-	if key.sigLen > len(sig) {
-		sig = make([]byte, key.sigLen)
-	}
+	sig := sc.sig[:]
 	if _, ok := decodeB64(sig, sseg); !ok {
 		return nil, nil, 0, errSigB64
 	}
-	if !key.verify(raw[:d2], sig[:key.sigLen]) {
+	if !key.verify(sc, raw[:d2], sig[:key.sigLen]) {
 		return nil, nil, 0, ErrSignature
 	}
 
@@ -368,16 +364,25 @@ func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, 
 	return c, key, deadline, nil
 }
 
+// scratch holds the work buffers of one uncached Verify.
+type scratch struct {
+	text  [MaxTokenSize]byte // decoded header and claims (8 bytes of slack for decodeB64)
+	input [MaxTokenSize]byte // the signing input, copied for hashing
+	sig   [maxRSABits/8 + 8]byte
+	der   [72]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // verify checks sig over the JWS signing input with k.
-func (k *Key) verify(input string, sig []byte) bool {
-	sum := sha256.Sum256([]byte(input))
+func (k *Key) verify(sc *scratch, input string, sig []byte) bool {
+	sum := sha256.Sum256(sc.input[:copy(sc.input[:], input)])
 	if k.rsa != nil {
 		return rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, sum[:], sig) == nil
 	}
 	// JWS carries R||S (RFC 7518 §3.4); crypto/ecdsa takes ASN.1 DER.
-	var der [72]byte
-	n := ecdsaDER(der[:], sig[:32], sig[32:])
-	return n > 0 && ecdsa.VerifyASN1(k.ec, sum[:], der[:n])
+	n := ecdsaDER(sc.der[:], sig[:32], sig[32:])
+	return n > 0 && ecdsa.VerifyASN1(k.ec, sum[:], sc.der[:n])
 }
 
 // ecdsaDER writes SEQUENCE { INTEGER r, INTEGER s } for 32-byte big-endian r
