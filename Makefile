@@ -17,7 +17,7 @@ SHELL := bash
 GO ?= go
 # staticcheck 2026.2.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-TEST_FLAGS ?= -race -count=1
+TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
 .PHONY: test test-go build vet lint fmt-check ferretdb clean
