@@ -14,7 +14,8 @@
 #   x raw (separate)   each round's ratio of the separate benchmarks to raw of
 #                      the same algorithm and GOMAXPROCS (noisier; the only
 #                      one for sigil-warm, whose ~100 ns are too short to time
-#                      one by one).
+#                      one by one). Even rounds run the sub-benchmarks in
+#                      reverse order, so position in the run is not a bias.
 #
 # Environment: ROUNDS (default 5), BENCHTIME (default 1s), CPUS for the
 # parallel variant (default 1,2), RAW_OUT (file to keep the raw go test
@@ -34,6 +35,8 @@ out=${RAW_OUT:-$bin/bench.txt}
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "round $r/$ROUNDS" >&2
+	# Even rounds run the sub-benchmarks in reverse order (see benchReversed).
+	if ((r % 2 == 0)); then export VERIFY_BENCH_REVERSE=1; else unset VERIFY_BENCH_REVERSE; fi
 	(cd oauth/verify && "$bin/verify.test" -test.run '^$' -test.benchmem -test.benchtime "$BENCHTIME" \
 		-test.bench '^BenchmarkVerify(Paired)?$') | sed "s/^/round=$r /" >>"$out"
 	(cd oauth/verify && "$bin/verify.test" -test.run '^$' -test.benchmem -test.benchtime "$BENCHTIME" \

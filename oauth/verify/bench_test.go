@@ -14,6 +14,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,53 +205,58 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			s := benchFixture(b, alg)
 			ctx := context.Background()
-			b.Run("raw", func(b *testing.B) {
+			loop := func(b *testing.B, check func(i int) error) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					if !s.raw(i) {
-						b.Fatal("raw check failed")
-					}
-					i = (i + 1) % benchPoolSize
-				}
-			})
-			b.Run("sigil-cold", func(b *testing.B) {
-				v := s.coldVerifier(b)
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if _, err := v.Verify(ctx, s.tokens[i]); err != nil {
+					if err := check(i); err != nil {
 						b.Fatal(err)
 					}
 					i = (i + 1) % benchPoolSize
 				}
-			})
-			b.Run("sigil-warm", func(b *testing.B) {
-				v := s.warmVerifier(b)
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if _, err := v.Verify(ctx, s.tokens[i]); err != nil {
-						b.Fatal(err)
-					}
-					i = (i + 1) % benchPoolSize
-				}
-			})
-			for _, p := range s.peers(b) {
-				b.Run(p.name, func(b *testing.B) {
-					b.ReportAllocs()
-					i := 0
-					for b.Loop() {
-						if err := p.verify(s.tokens[i]); err != nil {
-							b.Fatal(err)
+			}
+			subs := []struct {
+				name string
+				run  func(b *testing.B)
+			}{
+				{"raw", func(b *testing.B) {
+					loop(b, func(i int) error {
+						if !s.raw(i) {
+							return fmt.Errorf("raw check failed")
 						}
-						i = (i + 1) % benchPoolSize
-					}
-				})
+						return nil
+					})
+				}},
+				{"sigil-cold", func(b *testing.B) {
+					v := s.coldVerifier(b)
+					loop(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+				}},
+				{"sigil-warm", func(b *testing.B) {
+					v := s.warmVerifier(b)
+					loop(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+				}},
+			}
+			for _, p := range s.peers(b) {
+				subs = append(subs, struct {
+					name string
+					run  func(b *testing.B)
+				}{p.name, func(b *testing.B) { loop(b, func(i int) error { return p.verify(s.tokens[i]) }) }})
+			}
+			if benchReversed() {
+				slices.Reverse(subs)
+			}
+			for _, sub := range subs {
+				b.Run(sub.name, sub.run)
 			}
 		})
 	}
 }
+
+// benchReversed reports whether VERIFY_BENCH_REVERSE asks to run the
+// sub-benchmarks in reverse order. scripts/bench-verify.sh alternates the
+// order between rounds, so that whatever runs second in a process (slower
+// on a shared machine) is not always the same contender.
+func benchReversed() bool { return os.Getenv("VERIFY_BENCH_REVERSE") != "" }
 
 // BenchmarkVerifyPaired measures raw, sigil-cold and the peers interleaved
 // in one loop: each iteration runs every contender once (on different
@@ -323,22 +330,33 @@ func BenchmarkVerifyParallel(b *testing.B) {
 					}
 				})
 			}
-			b.Run("raw", func(b *testing.B) {
-				run(b, func(i int) error {
-					if !s.raw(i) {
-						return fmt.Errorf("raw check failed")
-					}
-					return nil
-				})
-			})
-			b.Run("sigil-cold", func(b *testing.B) {
-				v := s.coldVerifier(b)
-				run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-			})
-			b.Run("sigil-warm", func(b *testing.B) {
-				v := s.warmVerifier(b)
-				run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-			})
+			subs := []struct {
+				name string
+				run  func(b *testing.B)
+			}{
+				{"raw", func(b *testing.B) {
+					run(b, func(i int) error {
+						if !s.raw(i) {
+							return fmt.Errorf("raw check failed")
+						}
+						return nil
+					})
+				}},
+				{"sigil-cold", func(b *testing.B) {
+					v := s.coldVerifier(b)
+					run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+				}},
+				{"sigil-warm", func(b *testing.B) {
+					v := s.warmVerifier(b)
+					run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+				}},
+			}
+			if benchReversed() {
+				slices.Reverse(subs)
+			}
+			for _, sub := range subs {
+				b.Run(sub.name, sub.run)
+			}
 		})
 	}
 }

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"hash/maphash"
-	"strings"
 	"sync"
 )
 
@@ -80,10 +79,10 @@ func (c *tokenCache) remove(h uint64, token string) {
 	s.mu.Unlock()
 }
 
-// put caches the verified claims of token, copying the token so the cache
-// does not pin the caller's buffer.
+// put caches the verified claims of token. token must be the cache's own
+// copy (Verify makes it), so that the cache never pins a caller's buffer.
 func (c *tokenCache) put(h uint64, token string, claims *Claims, key *Key, deadline, now int64) {
-	e := cacheEntry{token: strings.Clone(token), claims: claims, key: key, deadline: deadline}
+	e := cacheEntry{token: token, claims: claims, key: key, deadline: deadline}
 	s := c.shard(h)
 	s.mu.Lock()
 	if _, exists := s.m[h]; !exists && len(s.m) >= c.per {

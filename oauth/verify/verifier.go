@@ -245,14 +245,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 			}
 		}
 	}
-	c, key, deadline, err := v.verify(ctx, raw, now)
+	r, err := v.verify(ctx, raw, now)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(h, raw, c, key, deadline, now)
+		v.cache.put(h, r.token, r.claims, r.key, r.deadline, now)
 	}
-	return c, nil
+	return r.claims, nil
 }
 
 // malformed wraps ErrMalformed with a fixed reason.
@@ -267,21 +267,28 @@ var (
 	errNoKid      = fmt.Errorf("%w: no kid header", ErrUnknownKey)
 )
 
-// verify is the uncached path. It returns the claims, the key that verified
-// them and the instant (Unix ns) from which they count as expired.
-func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, *Key, int64, error) {
+// verified is the outcome of the uncached path.
+type verified struct {
+	claims   *Claims
+	key      *Key   // the key that verified the signature
+	deadline int64  // Unix ns from which the token counts as expired
+	token    string // a copy of the token for the cache ("" without one)
+}
+
+// verify is the uncached path.
+func (v *Verifier) verify(ctx context.Context, raw string, now int64) (verified, error) {
 	if len(raw) > MaxTokenSize {
-		return nil, nil, 0, errTooLarge
+		return verified{}, errTooLarge
 	}
 	d1 := strings.IndexByte(raw, '.')
 	if d1 <= 0 {
-		return nil, nil, 0, errShape
+		return verified{}, errShape
 	}
 	d2 := strings.IndexByte(raw[d1+1:], '.') + d1 + 1
 	// An empty signature passes this point so that alg "none" is reported
 	// as ErrAlgorithm; it fails the signature length check anyway.
 	if d2 <= d1+1 || strings.IndexByte(raw[d2+1:], '.') >= 0 {
-		return nil, nil, 0, errShape
+		return verified{}, errShape
 	}
 	hseg, pseg, sseg := raw[:d1], raw[d1+1:d2], raw[d2+1:]
 
@@ -293,26 +300,32 @@ func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, 
 	// which every string in the header and the claims is a substring.
 	hn, ok := decodeB64(sc.text[:], hseg)
 	if !ok {
-		return nil, nil, 0, errHeaderB64
+		return verified{}, errHeaderB64
 	}
 	pn, ok := decodeB64(sc.text[hn:], pseg)
 	if !ok {
-		return nil, nil, 0, errPayloadB64
+		return verified{}, errPayloadB64
 	}
-	text := string(sc.text[:hn+pn])
+	// With a cache, the token's copy for it shares the allocation.
+	n := hn + pn
+	if v.cache != nil {
+		n += copy(sc.text[n:], raw)
+	}
+	all := string(sc.text[:n])
+	text, token := all[:hn+pn], all[hn+pn:]
 
 	hdr, err := parseHeader(text[:hn])
 	if err != nil {
-		return nil, nil, 0, err
+		return verified{}, err
 	}
 	if err := checkTyp(hdr.typ); err != nil {
-		return nil, nil, 0, err
+		return verified{}, err
 	}
 	if !(hdr.alg == RS256 && v.algRS256) && !(hdr.alg == ES256 && v.algES256) {
-		return nil, nil, 0, fmt.Errorf("%w: %q", ErrAlgorithm, clip(hdr.alg))
+		return verified{}, fmt.Errorf("%w: %q", ErrAlgorithm, clip(hdr.alg))
 	}
 	if hdr.kid == "" {
-		return nil, nil, 0, errNoKid
+		return verified{}, errNoKid
 	}
 	var key *Key
 	if v.fast != nil {
@@ -320,54 +333,54 @@ func (v *Verifier) verify(ctx context.Context, raw string, now int64) (*Claims, 
 	}
 	if key == nil {
 		if key, err = v.keys.Key(ctx, hdr.kid); err != nil {
-			return nil, nil, 0, err
+			return verified{}, err
 		}
 	}
 	if key.Withdrawn() {
-		return nil, nil, 0, fmt.Errorf("%w: kid %q withdrawn", ErrUnknownKey, clip(hdr.kid))
+		return verified{}, fmt.Errorf("%w: kid %q withdrawn", ErrUnknownKey, clip(hdr.kid))
 	}
 	if key.alg != hdr.alg {
-		return nil, nil, 0, fmt.Errorf("%w: %s token for %s key %q", ErrAlgorithm, hdr.alg, key.alg, clip(key.id))
+		return verified{}, fmt.Errorf("%w: %s token for %s key %q", ErrAlgorithm, hdr.alg, key.alg, clip(key.id))
 	}
 
 	if decodedLen(len(sseg)) != key.sigLen {
-		return nil, nil, 0, fmt.Errorf("%w: signature length", ErrSignature)
+		return verified{}, fmt.Errorf("%w: signature length", ErrSignature)
 	}
 	sig := sc.sig[:]
 	if _, ok := decodeB64(sig, sseg); !ok {
-		return nil, nil, 0, errSigB64
+		return verified{}, errSigB64
 	}
 	if !key.verify(sc, raw[:d2], sig[:key.sigLen]) {
-		return nil, nil, 0, ErrSignature
+		return verified{}, ErrSignature
 	}
 
 	c := &Claims{KeyID: key.id}
 	if err := parseClaims(text[hn:], c); err != nil {
-		return nil, nil, 0, err
+		return verified{}, err
 	}
 	if c.has&hasIss == 0 || c.Issuer != v.issuer {
-		return nil, nil, 0, fmt.Errorf("%w: %q", ErrIssuer, clip(c.Issuer))
+		return verified{}, fmt.Errorf("%w: %q", ErrIssuer, clip(c.Issuer))
 	}
 	if !v.skipAud && !c.hasAudience(v.audience) {
-		return nil, nil, 0, fmt.Errorf("%w: want %q", ErrAudience, v.audience)
+		return verified{}, fmt.Errorf("%w: want %q", ErrAudience, v.audience)
 	}
 	deadline := c.exp*int64(time.Second) + v.leeway
 	if now >= deadline {
-		return nil, nil, 0, &ExpiredError{Expiry: c.Expiry}
+		return verified{}, &ExpiredError{Expiry: c.Expiry}
 	}
 	if c.has&hasNbf != 0 && c.nbf*int64(time.Second) > now+v.leeway {
-		return nil, nil, 0, &NotYetValidError{ValidFrom: c.NotBefore}
+		return verified{}, &NotYetValidError{ValidFrom: c.NotBefore}
 	}
 	if c.has&hasIat != 0 && c.iat*int64(time.Second) > now+v.leeway {
-		return nil, nil, 0, &NotYetValidError{ValidFrom: c.IssuedAt}
+		return verified{}, &NotYetValidError{ValidFrom: c.IssuedAt}
 	}
-	return c, key, deadline, nil
+	return verified{claims: c, key: key, deadline: deadline, token: token}, nil
 }
 
 // scratch holds the work buffers of one uncached Verify.
 type scratch struct {
-	text  [MaxTokenSize]byte // decoded header and claims (8 bytes of slack for decodeB64)
-	input [MaxTokenSize]byte // the signing input, copied for hashing
+	text  [2*MaxTokenSize + 8]byte // decoded header and claims, then the token
+	input [MaxTokenSize]byte       // the signing input, copied for hashing
 	sig   [maxRSABits/8 + 8]byte
 	der   [72]byte
 }
