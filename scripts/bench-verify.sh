@@ -17,12 +17,12 @@
 #                      one by one). Even rounds run the sub-benchmarks in
 #                      reverse order, so position in the run is not a bias.
 #
-# Environment: ROUNDS (default 5), BENCHTIME (default 1s), CPUS for the
+# Environment: ROUNDS (default 6), BENCHTIME (default 1s), CPUS for the
 # parallel variant (default 1,2), RAW_OUT (file to keep the raw go test
 # output in). Needs go and awk.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-6}
 BENCHTIME=${BENCHTIME:-1s}
 CPUS=${CPUS:-1,2}
 cd "$(dirname "$0")/.."
