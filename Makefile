@@ -9,6 +9,8 @@
 #   make vet        go vet, root module and tests/ferretdb
 #   make lint       staticcheck (pinned; fetched through the module proxy)
 #   make fmt-check  fail if a Go file is not gofmt-formatted
+#   make bench-verify  oauth/verify benchmarks: ns/op, allocs/op and ratio to
+#                   the raw signature check measured in the same run
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -20,7 +22,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build vet lint fmt-check ferretdb clean
+.PHONY: test test-go build vet lint fmt-check ferretdb clean bench-verify
 
 test:
 	scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -47,6 +49,9 @@ lint:
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+bench-verify:
+	scripts/bench-verify.sh
 
 # ferretdb builds the embedded FerretDB test server.
 ferretdb:
