@@ -225,7 +225,7 @@ func TestRevokeRemovesKey(t *testing.T) {
 			// One process owns the bolt file: stop the server to revoke.
 			srv.Stop(t)
 		}
-		out := e.MustCLI("", "keys", "revoke", kid, "--reason", "test: key leaked")
+		out := e.MustCLI("", "keys", "revoke", "--reason", "test: key leaked", "--", kid)
 		if !strings.Contains(out, "revoked") {
 			t.Fatalf("revoke output: %s", out)
 		}

@@ -216,9 +216,12 @@ will reject new tokens until they refetch.`,
 
 	var revReason string
 	revoke := &cobra.Command{
-		Use:   "revoke KID --reason TEXT",
+		Use:   "revoke --reason TEXT [--] KID",
 		Short: "Remove a key from the JWKS at once and replace it if it was active",
-		Args:  cobra.ExactArgs(1),
+		Long: `Remove a key from the JWKS at once, erase its private part, and promote a
+replacement if it was active. A kid is base64url and may begin with "-":
+put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(revReason) == "" {
 				return usagef("--reason is required (it goes into the audit trail)")

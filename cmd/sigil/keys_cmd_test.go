@@ -83,8 +83,8 @@ func TestKeysVerbs(t *testing.T) {
 				name string
 				args []string
 			}{
-				{"revoke without reason", []string{"keys", "revoke", next}},
-				{"revoke blank reason", []string{"keys", "revoke", next, "--reason", "  "}},
+				{"revoke without reason", []string{"keys", "revoke", "--", next}},
+				{"revoke blank reason", []string{"keys", "revoke", "--reason", "  ", "--", next}},
 				{"revoke unknown kid", []string{"keys", "revoke", "no-such-kid", "--reason", "x"}},
 				{"revoke without kid", []string{"keys", "revoke", "--reason", "x"}},
 				{"rewrap without file", []string{"keys", "rewrap"}},
@@ -106,7 +106,7 @@ func TestKeysVerbs(t *testing.T) {
 				})
 			}
 
-			e.mustRun("", "keys", "revoke", next, "--reason", "key leaked")
+			e.mustRun("", "keys", "revoke", "--reason", "key leaked", "--", next)
 			l = e.keysJSON()
 			if a := stateKID(l, "active"); a == "" || a == next {
 				t.Fatal("no replacement after revoking the active key")
@@ -120,7 +120,7 @@ func TestKeysVerbs(t *testing.T) {
 			if !revoked {
 				t.Fatalf("revoked key: %+v", l.Keys)
 			}
-			if out := e.mustRun("", "keys", "revoke", next, "--reason", "again").stdout; !strings.Contains(out, "already revoked") {
+			if out := e.mustRun("", "keys", "revoke", "--reason", "again", "--", next).stdout; !strings.Contains(out, "already revoked") {
 				t.Fatalf("second revoke: %q", out)
 			}
 
@@ -162,5 +162,15 @@ func TestKeysVerbs(t *testing.T) {
 			t.Setenv("SIGIL_KEY_ENCRYPTION_KEY", strings.TrimSpace(string(kekText)))
 			e.mustRun("", "keys", "rotate", "--now")
 		})
+	}
+}
+
+// TestRevokeKIDStartingWithDash: a kid is base64url and may begin with "-";
+// after "--" it is an argument, not a flag.
+func TestRevokeKIDStartingWithDash(t *testing.T) {
+	e := newEnv(t, "bolt")
+	r := e.run("", "keys", "revoke", "--reason", "x", "--", "-Y9GWiJObxrwcYMXFABUR48zQR3Cs-E0D1UuP4VL8uw")
+	if r.code != 2 || !strings.Contains(r.stderr, `no key with kid "-Y9GW`) {
+		t.Fatalf("exit %d, stderr %q: the kid was not taken as an argument", r.code, r.stderr)
 	}
 }
