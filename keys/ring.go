@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +59,7 @@ type Snapshot struct {
 type signer struct {
 	kid, alg string
 	priv     crypto.Signer
+	sigLen   int               // signature size in bytes
 	headers  map[string]string // typ → base64url protected header
 }
 
@@ -151,7 +151,10 @@ func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
 }
 
 func newSigner(kid, alg string, priv crypto.Signer) *signer {
-	sg := &signer{kid: kid, alg: alg, priv: priv, headers: make(map[string]string, 2)}
+	sg := &signer{kid: kid, alg: alg, priv: priv, sigLen: 64, headers: make(map[string]string, 2)}
+	if k, isRSA := priv.Public().(*rsa.PublicKey); isRSA {
+		sg.sigLen = k.Size()
+	}
 	for _, typ := range []string{"at+jwt", "JWT"} {
 		h := `{"alg":"` + alg + `","kid":"` + kid + `","typ":"` + typ + `"}`
 		sg.headers[typ] = base64.RawURLEncoding.EncodeToString([]byte(h))
@@ -212,11 +215,7 @@ func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
 		return "", fmt.Errorf("sign: unsupported typ %q", typ)
 	}
 	enc := base64.RawURLEncoding
-	sigLen := 64
-	if k, isRSA := sg.priv.Public().(*rsa.PublicKey); isRSA {
-		sigLen = k.Size()
-	}
-	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sigLen))
+	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sg.sigLen))
 	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
@@ -249,20 +248,4 @@ func signES256(priv *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
 	r.FillBytes(out[:32])
 	s.FillBytes(out[32:])
 	return out, nil
-}
-
-// VerifyJWS checks a compact JWS signature against key for alg. It is a
-// helper for tests and the CLI; resource servers use oauth/verify.
-func VerifyJWS(alg string, key crypto.PublicKey, signingInput, sig []byte) bool {
-	digest := sha256.Sum256(signingInput)
-	switch k := key.(type) {
-	case *ecdsa.PublicKey:
-		if alg != ES256 || len(sig) != 64 {
-			return false
-		}
-		return ecdsa.Verify(k, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
-	case *rsa.PublicKey:
-		return alg == RS256 && rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil
-	}
-	return false
 }

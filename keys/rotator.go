@@ -326,9 +326,11 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	}
 	res := Result{Version: set.Version, Waiting: p.waiting}
 	if len(p.events) == 0 {
-		// Reload even when nothing changed: another replica may have
-		// committed since, and publication windows depend on now.
-		if set.Version > 0 {
+		// Nothing to change here, but another replica may have committed
+		// since the last load. An unchanged version needs no rebuild: a
+		// retired key reaching verify_until is itself a change (an expire
+		// event), so the snapshot's published keys cannot go stale.
+		if snap := r.ring.Snapshot(); set.Version > 0 && (snap == nil || snap.Version != set.Version) {
 			if err := r.ring.Load(set, now); err != nil {
 				return res, err
 			}

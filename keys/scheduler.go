@@ -17,8 +17,6 @@ type Scheduler struct {
 	interval time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	// newTimer is replaceable in tests.
-	after func(d time.Duration) <-chan time.Time
 }
 
 // NewScheduler returns a scheduler for rot. now is the clock (time.Now when
@@ -30,7 +28,7 @@ func NewScheduler(rot *Rotator, interval time.Duration, now func() time.Time, lo
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Scheduler{rot: rot, interval: interval, now: now, log: log, after: time.After}
+	return &Scheduler{rot: rot, interval: interval, now: now, log: log}
 }
 
 // Run reconciles at once, then at each cron tick and every interval, until
@@ -64,7 +62,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.after(wait):
+		case <-time.After(wait):
 		}
 	}
 }

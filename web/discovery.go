@@ -41,7 +41,7 @@ type discovery struct {
 }
 
 // discoveryDocument renders the metadata once; it only changes with config.
-func discoveryDocument(issuer string, algs []string, _ bool) ([]byte, error) {
+func discoveryDocument(issuer string, algs []string) ([]byte, error) {
 	if issuer == "" {
 		return nil, fmt.Errorf("discovery: empty issuer")
 	}

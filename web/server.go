@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	doc, err := discoveryDocument(cfg.Issuer, keys.Algorithms(), cfg.SimpleJWT)
+	doc, err := discoveryDocument(cfg.Issuer, keys.Algorithms())
 	if err != nil {
 		return nil, err
 	}
@@ -87,16 +88,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // issuerPath returns the path prefix of the issuer URL ("" for a bare host),
 // so endpoints live under it.
 func issuerPath(issuer string) string {
-	i := strings.Index(issuer, "://")
-	if i < 0 {
-		return ""
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return "" // configs.Validate has refused such an issuer already
 	}
-	rest := issuer[i+3:]
-	j := strings.IndexByte(rest, '/')
-	if j < 0 {
-		return ""
-	}
-	return strings.TrimSuffix(rest[j:], "/")
+	return strings.TrimSuffix(u.Path, "/")
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -123,33 +123,27 @@ func listEvents(ctx context.Context, store interface {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tACTION\tKID\tALG\tFROM\tTO\tACTOR\tREASON")
 	for _, e := range evs {
-		from, to := string(e.From), string(e.To)
-		if from == "" {
-			from = "-"
-		}
-		if to == "" {
-			to = "gone"
-		}
+		from, to := transition(e)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.KID, e.Alg, from, to, e.Actor, e.Reason)
 	}
 	return tw.Flush()
 }
 
-func printResult(w io.Writer, res keys.Result) {
-	for _, e := range res.Events {
-		to := string(e.To)
-		if to == "" {
-			to = "gone"
-		}
-		fmt.Fprintf(w, "%s %s %s: %s → %s\n", e.Action, e.Alg, e.KID, orDash(string(e.From)), to)
+// transition renders an event's states: "-" for a key that did not exist
+// before, "gone" for one dropped from the key set.
+func transition(e storage.KeyEvent) (from, to string) {
+	to = string(e.To)
+	if to == "" {
+		to = "gone"
 	}
+	return dashIfEmpty(string(e.From)), to
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+func printResult(w io.Writer, res keys.Result) {
+	for _, e := range res.Events {
+		from, to := transition(e)
+		fmt.Fprintf(w, "%s %s %s: %s → %s\n", e.Action, e.Alg, e.KID, from, to)
 	}
-	return s
 }
 
 func init() { registerCommand(newKeysCmd) }
