@@ -129,17 +129,9 @@ func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
 		if r.sealer == nil {
 			return nil, errors.New("load key set: no key-encryption key")
 		}
-		if k.KEKID != r.sealer.ID() {
-			return nil, fmt.Errorf("load key %s: sealed under %s, not the configured key-encryption key %s", k.KID, k.KEKID, r.sealer.ID())
-		}
-		der, err := r.sealer.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+		priv, err := r.sealer.UnsealKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
-		}
-		priv, err := parsePrivate(der)
-		clear(der)
-		if err != nil {
-			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
+			return nil, fmt.Errorf("load key: %w", err)
 		}
 		s.signers[k.Alg] = newSigner(k.KID, k.Alg, priv)
 	}

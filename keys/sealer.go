@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sigilauth/sigil/storage"
 )
 
 // KEKSize is the size of a key-encryption key: AES-256.
@@ -74,6 +77,29 @@ func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, ErrUnseal
 	}
 	return pt, nil
+}
+
+// UnsealKey opens the sealed private part of a stored key. It fails if the
+// key has none (retired, revoked), was sealed under another KEK, or does not
+// open with its own kid and alg as associated data. Errors never contain key
+// material.
+func (s *Sealer) UnsealKey(k storage.Key) (crypto.Signer, error) {
+	if len(k.SealedPrivate) == 0 {
+		return nil, fmt.Errorf("key %s has no private part", k.KID)
+	}
+	if k.KEKID != s.id {
+		return nil, fmt.Errorf("key %s: sealed under %s, not the configured key-encryption key %s: %w", k.KID, k.KEKID, s.id, ErrUnseal)
+	}
+	der, err := s.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.KID, err)
+	}
+	defer clear(der)
+	priv, err := parsePrivate(der)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.KID, err)
+	}
+	return priv, nil
 }
 
 // sealAAD binds a sealed private key to its kid and algorithm, so a sealed
