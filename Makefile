@@ -2,9 +2,12 @@
 #
 #   make test       go vet, then every test with -race against a MongoDB
 #                   (MONGODB_URI, else a mongod on PATH, else the embedded
-#                   FerretDB of tests/ferretdb); fails if a MongoDB-backed
-#                   test was skipped. The go test -json stream is kept in
-#                   bin/test-report.json.
+#                   FerretDB of tests/ferretdb) and a headless Chromium
+#                   (installed from Debian's packages when missing and run
+#                   as root); fails if any test was skipped that
+#                   scripts/testreport does not expect. The go test -json
+#                   stream is kept in bin/test-report.json; browser tests
+#                   save screenshots under bin/screenshots/.
 #   make build      build every package and bin/sigil
 #   make vet        go vet, root module and tests/ferretdb
 #   make lint       staticcheck (pinned; fetched through the module proxy)
@@ -25,14 +28,14 @@ PKGS ?= ./...
 .PHONY: test test-go build vet lint fmt-check ferretdb clean bench-verify
 
 test:
-	scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
+	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
 
-# test-go expects SIGIL_TEST_MONGODB_URI (make test sets it); alone, it runs
-# the tests with whatever the environment says.
+# test-go expects SIGIL_TEST_MONGODB_URI and SIGIL_TEST_BROWSER (make test
+# sets them); alone, it runs the tests with whatever the environment says.
 test-go: vet
 	@mkdir -p bin
 	$(GO) build -o bin/testreport ./scripts/testreport
-	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport
+	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport -fail-on-skip
 
 build:
 	$(GO) build ./...

@@ -4,10 +4,14 @@
 // closing line "N passed, N failed, N skipped".
 //
 // It exits 1 if any test or package failed or did not build, and also if any
-// test was skipped with a message that mentions the marker (by default
-// SIGIL_TEST_MONGODB_URI): make test runs every MongoDB-backed test, and a
-// skipped one means the MongoDB it provides did not reach the tests. It exits
-// 2 on a read error. Lines that are not JSON are copied through.
+// test was skipped with a message that mentions one of the markers (by
+// default SIGIL_TEST_MONGODB_URI and SIGIL_TEST_BROWSER): make test runs
+// every MongoDB-backed and browser test, and a skipped one means the MongoDB
+// or Chromium it provides did not reach the tests. With -fail-on-skip (make
+// test sets it) every skip fails the run unless the test's full name
+// (package.Test/sub) matches -allow-skip, so a test that quietly stops
+// running is noticed. It exits 2 on a read error or a bad flag. Lines that
+// are not JSON are copied through.
 package main
 
 import (
@@ -17,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -34,19 +39,38 @@ type key struct{ pkg, test string }
 
 // report accumulates the stream.
 type report struct {
-	out    io.Writer
-	marker string
+	out     io.Writer
+	markers []string
+	// failOnSkip makes every skip not matched by allow a failure.
+	failOnSkip bool
+	allow      *regexp.Regexp // nil: no skip is allowed
 
 	buf                     map[key][]string
 	passed, failed, skipped int
 	pkgFailed               bool
 	markedSkips             []string
+	unexpectedSkips         []string
 }
 
 func main() {
-	marker := flag.String("skip-marker", "SIGIL_TEST_MONGODB_URI", "fail if a skipped test's output contains this text (empty: never)")
+	markers := flag.String("skip-marker", "SIGIL_TEST_MONGODB_URI,SIGIL_TEST_BROWSER", "comma-separated texts; fail if a skipped test's output contains one (empty: never)")
+	failOnSkip := flag.Bool("fail-on-skip", false, "fail on every skipped test that -allow-skip does not match")
+	allow := flag.String("allow-skip", "", "regular expression of full test names (package.Test/sub) that may skip under -fail-on-skip")
 	flag.Parse()
-	r := &report{out: os.Stdout, marker: *marker, buf: map[key][]string{}}
+	r := &report{out: os.Stdout, failOnSkip: *failOnSkip, buf: map[key][]string{}}
+	for _, m := range strings.Split(*markers, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			r.markers = append(r.markers, m)
+		}
+	}
+	if *allow != "" {
+		re, err := regexp.Compile(*allow)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testreport: -allow-skip: %v\n", err)
+			os.Exit(2)
+		}
+		r.allow = re
+	}
 	if err := r.read(os.Stdin); err != nil {
 		fmt.Fprintf(os.Stderr, "testreport: read: %v\n", err)
 		os.Exit(2)
@@ -98,8 +122,13 @@ func (r *report) handle(e event) {
 			r.print(lines)
 		case "skip":
 			r.skipped++
-			if r.marker != "" && strings.Contains(strings.Join(lines, ""), r.marker) {
-				r.markedSkips = append(r.markedSkips, e.Package+"."+e.Test)
+			name := e.Package + "." + e.Test
+			text := strings.Join(lines, "")
+			switch {
+			case r.marked(text):
+				r.markedSkips = append(r.markedSkips, name)
+			case r.failOnSkip && (r.allow == nil || !r.allow.MatchString(name)):
+				r.unexpectedSkips = append(r.unexpectedSkips, name+": "+skipReason(lines))
 			}
 		}
 	}
@@ -116,7 +145,7 @@ func (r *report) packageDone(e event, lines []string) {
 		}
 		return
 	}
-	if r.marker != "" && strings.Contains(strings.Join(lines, ""), r.marker) {
+	if r.marked(strings.Join(lines, "")) {
 		// A package that skipped itself (TestMain) for lack of MongoDB.
 		r.markedSkips = append(r.markedSkips, e.Package)
 	}
@@ -125,6 +154,29 @@ func (r *report) packageDone(e event, lines []string) {
 			fmt.Fprint(r.out, l)
 		}
 	}
+}
+
+// marked reports whether a skip's output mentions one of the markers.
+func (r *report) marked(text string) bool {
+	for _, m := range r.markers {
+		if strings.Contains(text, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// skipReason is the last non-empty output line of a skipped test before its
+// "--- SKIP" line: the message it passed to t.Skip.
+func skipReason(lines []string) string {
+	reason := "(no message)"
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "--- SKIP") {
+			reason = l
+		}
+	}
+	return reason
 }
 
 func hasPrefix(lines []string, prefix string) bool {
@@ -166,8 +218,15 @@ func (r *report) finish() int {
 		code = 1
 	}
 	if len(r.markedSkips) > 0 {
-		fmt.Fprintf(r.out, "FAIL: %d test(s) skipped because %s was not set, although MongoDB-backed tests must run:\n", len(r.markedSkips), r.marker)
+		fmt.Fprintf(r.out, "FAIL: %d test(s) skipped for lack of %s, although MongoDB-backed and browser tests must run:\n", len(r.markedSkips), strings.Join(r.markers, " or "))
 		for _, name := range r.markedSkips {
+			fmt.Fprintf(r.out, "\t%s\n", name)
+		}
+		code = 1
+	}
+	if len(r.unexpectedSkips) > 0 {
+		fmt.Fprintf(r.out, "FAIL: %d test(s) skipped unexpectedly (-fail-on-skip):\n", len(r.unexpectedSkips))
+		for _, name := range r.unexpectedSkips {
 			fmt.Fprintf(r.out, "\t%s\n", name)
 		}
 		code = 1

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -9,6 +10,7 @@ func TestReport(t *testing.T) {
 	const pkg = `"Package":"example.com/p"`
 	tests := []struct {
 		name     string
+		strict   bool
 		stream   []string
 		wantCode int
 		want     []string // substrings of the report
@@ -60,6 +62,39 @@ func TestReport(t *testing.T) {
 			want: []string{"0 passed, 0 failed, 1 skipped"},
 		},
 		{
+			name: "BrowserSkipFails",
+			stream: []string{
+				`{"Action":"output",` + pkg + `,"Test":"TestB","Output":"    b.go:1: SIGIL_TEST_BROWSER: no Chromium found\n"}`,
+				`{"Action":"skip",` + pkg + `,"Test":"TestB"}`,
+				`{"Action":"pass",` + pkg + `}`,
+			},
+			wantCode: 1,
+			want:     []string{"example.com/p.TestB", "0 passed, 0 failed, 1 skipped"},
+		},
+		{
+			name:   "StrictOtherSkipFails",
+			strict: true,
+			stream: []string{
+				`{"Action":"output",` + pkg + `,"Test":"TestS","Output":"    s.go:1: one minute of real rotation; skipped with -short\n"}`,
+				`{"Action":"output",` + pkg + `,"Test":"TestS","Output":"--- SKIP: TestS (0.00s)\n"}`,
+				`{"Action":"skip",` + pkg + `,"Test":"TestS"}`,
+				`{"Action":"pass",` + pkg + `}`,
+			},
+			wantCode: 1,
+			want:     []string{"skipped unexpectedly", "example.com/p.TestS: s.go:1: one minute of real rotation"},
+		},
+		{
+			name:   "StrictAllowedSkipPasses",
+			strict: true,
+			stream: []string{
+				`{"Action":"output",` + pkg + `,"Test":"TestAllowed","Output":"    s.go:1: not on this OS\n"}`,
+				`{"Action":"skip",` + pkg + `,"Test":"TestAllowed"}`,
+				`{"Action":"pass",` + pkg + `}`,
+			},
+			want:    []string{"0 passed, 0 failed, 1 skipped"},
+			notWant: []string{"FAIL"},
+		},
+		{
 			name: "BuildFailure",
 			stream: []string{
 				`{"ImportPath":"example.com/p","Action":"build-output","Output":"p.go:1:1: syntax error\n"}`,
@@ -80,7 +115,11 @@ func TestReport(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
-			r := &report{out: &out, marker: "SIGIL_TEST_MONGODB_URI", buf: map[key][]string{}}
+			r := &report{out: &out, markers: []string{"SIGIL_TEST_MONGODB_URI", "SIGIL_TEST_BROWSER"}, buf: map[key][]string{}}
+			if tc.strict {
+				r.failOnSkip = true
+				r.allow = regexp.MustCompile(`^example\.com/p\.TestAllowed$`)
+			}
 			if err := r.read(strings.NewReader(strings.Join(tc.stream, "\n") + "\n")); err != nil {
 				t.Fatal(err)
 			}
