@@ -17,7 +17,6 @@ package oauth
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -41,17 +41,14 @@ type Signer interface {
 	Algorithms() []string
 }
 
-// PublicKeys finds the published verification key for a kid: next, active or
-// retired-but-published keys, never revoked ones. *keys.KeyRing implements
-// it.
-type PublicKeys interface {
-	PublicKey(kid string) (alg string, key crypto.PublicKey, ok bool)
-}
-
-// KeyRing is what the service needs from the key ring.
+// KeyRing is what the service needs from the key ring: signing, and the
+// published verification keys (next, active or retired-but-published, never
+// revoked) as the verify.KeySet through which the service checks its own
+// tokens. A key that leaves the set must be withdrawn (verify.Key.Withdraw)
+// so that no cached verification outlives it. *keys.KeyRing implements it.
 type KeyRing interface {
 	Signer
-	PublicKeys
+	verify.KeySet
 }
 
 // Store is the slice of storage the token service uses. Every backend's
@@ -114,7 +111,7 @@ type Config struct {
 	// a fresh pair instead of losing the family; see Service.Token.
 	RefreshReuseGrace time.Duration
 	// Leeway is the clock skew tolerated on nbf/iat of tokens this server
-	// verifies (default 30s). exp is never extended.
+	// verifies (default 30s, at most 10m). exp is never extended.
 	Leeway time.Duration
 
 	// SimpleJWT adds token_type "access" and user_id to access tokens and
@@ -257,6 +254,7 @@ type Service struct {
 	log    *slog.Logger
 	obs    Observer
 
+	verifier  *verify.Verifier // over keys; see parseAccess
 	hashSlots chan struct{}
 	buckets   *ipBuckets
 }
@@ -287,6 +285,11 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 	if !cfg.IPLimit.Disabled {
 		s.buckets = newIPBuckets(cfg.IPLimit)
 	}
+	v, err := s.newVerifier()
+	if err != nil {
+		return nil, err
+	}
+	s.verifier = v
 	return s, nil
 }
 
