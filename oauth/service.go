@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"runtime"
 	"time"
 
@@ -120,8 +119,6 @@ type Config struct {
 	// CompatClientID is the client the simplejwt operations act as.
 	CompatClientID string
 
-	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
-	TrustedProxies []netip.Prefix
 	// PasswordHashConcurrency bounds concurrent password hashes (default:
 	// number of CPUs).
 	PasswordHashConcurrency int
@@ -292,6 +289,11 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 	s.verifier = v
 	return s, nil
 }
+
+// SimpleJWTEnabled reports whether the simplejwt profile is on
+// (Config.SimpleJWT), the one switch for it: the HTTP layer serves the
+// simplejwt routes only then.
+func (s *Service) SimpleJWTEnabled() bool { return s.cfg.SimpleJWT }
 
 // Config returns the effective configuration (defaults applied).
 func (s *Service) Config() Config { return s.cfg }
