@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -10,9 +11,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -27,11 +30,20 @@ var ErrNoSigningKey = errors.New("no active signing key")
 // behind an atomic pointer: readers (signing, JWKS, key look-ups) never lock,
 // and Load swaps in a new snapshot at once. The zero value is not usable;
 // create one with NewKeyRing.
+//
+// A KeyRing is a verify.KeySet over its published keys, so the server checks
+// its own tokens with the same verifier resource servers use. A published
+// key keeps one *verify.Key for as long as it stays published; when a Load
+// drops it (revoked, or retired past verify_until) that Key is withdrawn, so
+// verifiers refuse tokens it signed even from their verified-token caches.
 type KeyRing struct {
 	sealer     *Sealer
 	algorithms []string // configured; first is the default signer
 	snap       atomic.Pointer[Snapshot]
+	loadMu     sync.Mutex // serializes Load, so withdrawals follow the swaps
 }
+
+var _ verify.KeySet = (*KeyRing)(nil)
 
 // NewKeyRing returns an empty ring that unseals private keys with sealer and
 // signs by default with algorithms[0].
@@ -53,7 +65,7 @@ type Snapshot struct {
 	LoadedAt time.Time
 
 	signers map[string]*signer // by alg: active keys only
-	public  map[string]publicKey
+	public  map[string]*verify.Key
 }
 
 type signer struct {
@@ -61,11 +73,6 @@ type signer struct {
 	priv     crypto.Signer
 	sigLen   int               // signature size in bytes
 	headers  map[string]string // typ → base64url protected header
-}
-
-type publicKey struct {
-	alg string
-	key crypto.PublicKey
 }
 
 // Published reports whether a key in state st is in the JWKS at now.
@@ -81,24 +88,38 @@ func Published(k storage.Key, now time.Time) bool {
 }
 
 // Load builds a snapshot from set and swaps it in. Only active keys are
-// unsealed. It fails, leaving the previous snapshot in place, if a public
-// key is malformed or an active private key does not unseal.
+// unsealed. Keys published before and not after are withdrawn (see
+// KeyRing). It fails, leaving the previous snapshot in place, if a public
+// key is malformed or an active private key does not unseal. Concurrent
+// calls are serialized.
 func (r *KeyRing) Load(set storage.KeySet, now time.Time) error {
-	s, err := r.build(set, now)
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	prev := r.snap.Load()
+	s, err := r.build(set, now, prev)
 	if err != nil {
 		return err
 	}
 	r.snap.Store(s)
+	if prev != nil {
+		for kid, k := range prev.public {
+			if s.public[kid] != k {
+				k.Withdraw()
+			}
+		}
+	}
 	return nil
 }
 
-func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
+// build makes a snapshot of set at now, reusing prev's *verify.Key for keys
+// that stay published unchanged.
+func (r *KeyRing) build(set storage.KeySet, now time.Time, prev *Snapshot) (*Snapshot, error) {
 	s := &Snapshot{
 		Version:  set.Version,
 		Keys:     append([]storage.Key(nil), set.Keys...),
 		LoadedAt: now,
 		signers:  make(map[string]*signer),
-		public:   make(map[string]publicKey),
+		public:   make(map[string]*verify.Key),
 	}
 	var jwks bytes.Buffer
 	jwks.WriteString(`{"keys":[`)
@@ -114,7 +135,11 @@ func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
 		if kid != k.KID || alg != k.Alg {
 			return nil, fmt.Errorf("load key %s: record does not match its public key", k.KID)
 		}
-		s.public[kid] = publicKey{alg: alg, key: pub}
+		vk, err := verifyKey(prev, kid, alg, pub)
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w", k.KID, err)
+		}
+		s.public[kid] = vk
 		if n > 0 {
 			jwks.WriteByte(',')
 		}
@@ -140,6 +165,23 @@ func (r *KeyRing) build(set storage.KeySet, now time.Time) (*Snapshot, error) {
 	sum := sha256.Sum256(s.JWKS)
 	s.ETag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 	return s, nil
+}
+
+// verifyKey returns prev's key for kid if it is the same alg and material,
+// else a new one.
+func verifyKey(prev *Snapshot, kid, alg string, pub crypto.PublicKey) (*verify.Key, error) {
+	if prev != nil {
+		if old := prev.public[kid]; old != nil && old.Algorithm() == alg && samePublic(old.Public(), pub) {
+			return old, nil
+		}
+	}
+	return verify.NewKey(kid, alg, pub)
+}
+
+// samePublic reports whether a and b are the same RSA or ECDSA public key.
+func samePublic(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }
 
 func newSigner(kid, alg string, priv crypto.Signer) *signer {
@@ -183,8 +225,23 @@ func (r *KeyRing) PublicKey(kid string) (alg string, key crypto.PublicKey, ok bo
 	if s == nil {
 		return "", nil, false
 	}
-	p, ok := s.public[kid]
-	return p.alg, p.key, ok
+	k := s.public[kid]
+	if k == nil {
+		return "", nil, false
+	}
+	return k.Algorithm(), k.Public(), true
+}
+
+// Key implements verify.KeySet over the published keys (those PublicKey
+// finds). It never blocks and ignores ctx; an unknown kid, or any kid before
+// the first Load, is an error wrapping verify.ErrUnknownKey.
+func (r *KeyRing) Key(_ context.Context, kid string) (*verify.Key, error) {
+	if s := r.snap.Load(); s != nil {
+		if k := s.public[kid]; k != nil {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: kid not published", verify.ErrUnknownKey)
 }
 
 // SignJWT signs payload (JSON claims) as a compact JWS with the active key

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"net/url"
-	"strings"
 
 	"github.com/sigilauth/sigil/storage"
 )
 
-// ClientCredentials are the client authentication one request carried.
+// ClientCredentials are the client authentication one request carried, as
+// the HTTP layer decoded it (client_secret_basic or client_secret_post).
 type ClientCredentials struct {
 	// ID is the client_id ("" if the request named no client).
 	ID string
@@ -25,44 +23,6 @@ type ClientCredentials struct {
 
 // maxClientIDLen bounds client ids looked up in storage.
 const maxClientIDLen = 256
-
-// ParseClientCredentials extracts client authentication from the
-// Authorization header value (may be "") and the client_id/client_secret
-// form parameters. Basic credentials are form-urlencoded before base64
-// (RFC 6749 §2.3.1) and are decoded accordingly. Using Basic and a
-// client_secret parameter together, or a client_id parameter that differs
-// from the Basic user, is invalid_request; a malformed Basic header is
-// invalid_client.
-func ParseClientCredentials(authorization string, form url.Values) (ClientCredentials, error) {
-	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
-	if authorization == "" {
-		return ClientCredentials{ID: formID, Secret: formSecret}, nil
-	}
-	scheme, rest, _ := strings.Cut(authorization, " ")
-	if !strings.EqualFold(scheme, "Basic") {
-		return ClientCredentials{}, errInvalidRequest("unsupported authorization scheme; use Basic or client_secret_post")
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
-	if err != nil {
-		return ClientCredentials{}, errInvalidClient(true, "malformed basic credentials")
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return ClientCredentials{}, errInvalidClient(true, "malformed basic credentials")
-	}
-	id, err1 := url.QueryUnescape(user)
-	secret, err2 := url.QueryUnescape(pass)
-	if err1 != nil || err2 != nil {
-		return ClientCredentials{}, errInvalidClient(true, "malformed basic credentials")
-	}
-	if form.Has("client_secret") {
-		return ClientCredentials{}, errInvalidRequest("client authenticated with more than one method")
-	}
-	if form.Has("client_id") && formID != id {
-		return ClientCredentials{}, errInvalidRequest("client_id does not match the authorization header")
-	}
-	return ClientCredentials{ID: id, Secret: secret, Basic: true}, nil
-}
 
 // authenticateClient loads the client and checks its credentials. Public
 // clients authenticate with their id alone and must not send a secret

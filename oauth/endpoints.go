@@ -53,7 +53,7 @@ func (s *Service) revoke(ctx context.Context, clientID, raw string, now time.Tim
 		}
 		return nil
 	}
-	c, err := s.parseAccess(raw, now)
+	c, err := s.parseAccess(ctx, raw, now)
 	if err != nil {
 		return nil // unknown or expired: nothing to revoke
 	}

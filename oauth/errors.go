@@ -118,12 +118,15 @@ func errUnauthorizedClient(format string, args ...any) *Error {
 	return newError(CodeUnauthorizedClient, http.StatusBadRequest, fmt.Sprintf(format, args...))
 }
 
-// errInvalidClient is 401; with basic, it challenges for Basic credentials
-// (RFC 6749 §5.2).
+// ChallengeBasic is the WWW-Authenticate of an invalid_client answer to a
+// client that authenticated with Basic (RFC 6749 §5.2).
+const ChallengeBasic = `Basic realm="sigil", charset="UTF-8"`
+
+// errInvalidClient is 401; with basic, it challenges for Basic credentials.
 func errInvalidClient(basic bool, desc string) *Error {
 	e := newError(CodeInvalidClient, http.StatusUnauthorized, desc)
 	if basic {
-		e.Challenge = `Basic realm="sigil", charset="UTF-8"`
+		e.Challenge = ChallengeBasic
 	}
 	return e
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/bolt"
 )
@@ -30,8 +31,11 @@ import (
 type testKeys struct {
 	ec  *ecdsa.PrivateKey
 	rsa *rsa.PrivateKey
-	// revoked hides keys from PublicKey, as a revoked key leaves the ring.
+	// revoked hides keys from Key, as a revoked key leaves the ring.
 	revoked sync.Map
+
+	mu    sync.Mutex
+	vkeys map[string]*verify.Key // as handed to the verifier
 }
 
 var (
@@ -64,17 +68,40 @@ const (
 func (k *testKeys) DefaultAlg() string   { return "ES256" }
 func (k *testKeys) Algorithms() []string { return []string{"ES256", "RS256"} }
 
-func (k *testKeys) PublicKey(kid string) (string, crypto.PublicKey, bool) {
+// Key implements verify.KeySet. A key marked revoked is withdrawn and
+// unknown from then on; once unmarked it comes back as a new *verify.Key.
+func (k *testKeys) Key(_ context.Context, kid string) (*verify.Key, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if _, gone := k.revoked.Load(kid); gone {
-		return "", nil, false
+		if vk := k.vkeys[kid]; vk != nil {
+			vk.Withdraw()
+			delete(k.vkeys, kid)
+		}
+		return nil, verify.ErrUnknownKey
 	}
+	if vk := k.vkeys[kid]; vk != nil {
+		return vk, nil
+	}
+	var alg string
+	var pub crypto.PublicKey
 	switch kid {
 	case kidEC:
-		return "ES256", &k.ec.PublicKey, true
+		alg, pub = "ES256", &k.ec.PublicKey
 	case kidRSA:
-		return "RS256", &k.rsa.PublicKey, true
+		alg, pub = "RS256", &k.rsa.PublicKey
+	default:
+		return nil, verify.ErrUnknownKey
 	}
-	return "", nil, false
+	vk, err := verify.NewKey(kid, alg, pub)
+	if err != nil {
+		return nil, err
+	}
+	if k.vkeys == nil {
+		k.vkeys = make(map[string]*verify.Key)
+	}
+	k.vkeys[kid] = vk
+	return vk, nil
 }
 
 func (k *testKeys) SignJWT(alg, typ string, payload []byte) (string, error) {

@@ -1,129 +1,56 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"math/big"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sigilauth/sigil/oauth/verify"
 )
 
-// maxJWTLen bounds tokens this server parses.
-const maxJWTLen = 8 << 10
-
-// jwsHeader is the protected header of tokens this server verifies. The
-// key-carrying parameters are decoded only to refuse tokens that use them.
-type jwsHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	JWK  json.RawMessage `json:"jwk"`
-	JKU  json.RawMessage `json:"jku"`
-	X5U  json.RawMessage `json:"x5u"`
-	X5C  json.RawMessage `json:"x5c"`
-	Crit json.RawMessage `json:"crit"`
-}
-
-// verifyJWS checks a compact JWS against the server's published keys and
-// decodes its payload into claims. Only ES256 and RS256 are accepted, the
-// alg must equal the key's alg, and tokens naming their own keys (jwk, jku,
-// x5u, x5c) or critical extensions are refused. typ must be one of typs
-// (case-insensitive, with or without "application/"). It returns false for
-// any failure; the reason is not worth telling a client.
-func (s *Service) verifyJWS(raw string, typs []string, claims any) bool {
-	if len(raw) > maxJWTLen || strings.Count(raw, ".") != 2 {
-		return false
-	}
-	dot1 := strings.IndexByte(raw, '.')
-	dot2 := dot1 + 1 + strings.IndexByte(raw[dot1+1:], '.')
-	enc := base64.RawURLEncoding.Strict()
-	hb, err := enc.DecodeString(raw[:dot1])
+// newVerifier builds the verifier with which the service checks its own
+// access tokens: oauth/verify over the key ring's published keys, any
+// audience (any client's token), the service's clock and Leeway. The
+// library allows Leeway past exp too; parseAccess takes that back, so the
+// service is strict on exp (see parseAccess).
+func (s *Service) newVerifier() (*verify.Verifier, error) {
+	v, err := verify.New(context.Background(), s.cfg.Issuer,
+		verify.WithKeySet(s.keys),
+		verify.SkipAudienceCheck(), // the server accepts its tokens for every client
+		verify.WithLeeway(s.cfg.Leeway),
+		verify.WithClock(func() time.Time { return s.now() }),
+	)
 	if err != nil {
-		return false
+		return nil, fmt.Errorf("oauth: %w", err)
 	}
-	var h jwsHeader
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return false
-	}
-	if h.JWK != nil || h.JKU != nil || h.X5U != nil || h.X5C != nil || h.Crit != nil {
-		return false
-	}
-	if h.Alg != "ES256" && h.Alg != "RS256" {
-		return false
-	}
-	if !typMatches(h.Typ, typs) {
-		return false
-	}
-	alg, key, ok := s.keys.PublicKey(h.Kid)
-	if !ok || h.Kid == "" || alg != h.Alg {
-		return false
-	}
-	sig, err := enc.DecodeString(raw[dot2+1:])
-	if err != nil {
-		return false
-	}
-	if !verifySignature(h.Alg, key, []byte(raw[:dot2]), sig) {
-		return false
-	}
-	pb, err := enc.DecodeString(raw[dot1+1 : dot2])
-	if err != nil {
-		return false
-	}
-	d := json.NewDecoder(bytes.NewReader(pb))
-	return d.Decode(claims) == nil
+	return v, nil
 }
 
-func typMatches(typ string, want []string) bool {
-	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
-	for _, w := range want {
-		if typ == strings.ToLower(w) {
-			return true
-		}
-	}
-	return false
-}
-
-// verifySignature checks sig over input for alg with key.
-func verifySignature(alg string, key crypto.PublicKey, input, sig []byte) bool {
-	digest := sha256.Sum256(input)
-	switch k := key.(type) {
-	case *ecdsa.PublicKey:
-		if alg != "ES256" || len(sig) != 64 {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:32])
-		s := new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(k, digest[:], r, s)
-	case *rsa.PublicKey:
-		return alg == "RS256" && rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil
-	}
-	return false
-}
-
-// parseAccess verifies an access token's signature, issuer, typ and times
-// (exp strictly, nbf/iat with Leeway). It does not consult the deny list.
-// The error is invalid_token with ReasonTokenInvalid or ReasonTokenExpired;
-// claims are returned for an expired but otherwise valid token.
-func (s *Service) parseAccess(raw string, now time.Time) (AccessClaims, error) {
-	var c AccessClaims
-	if !s.verifyJWS(raw, []string{TypAccessToken}, &c) {
-		return AccessClaims{}, errInvalidToken(ReasonTokenInvalid, "token is invalid")
-	}
-	if c.Issuer != s.cfg.Issuer || c.JTI == "" || c.Subject == "" || c.ExpiresAt == 0 {
-		return AccessClaims{}, errInvalidToken(ReasonTokenInvalid, "token is invalid")
-	}
-	leeway := int64(s.cfg.Leeway / time.Second)
-	if c.NotBefore > now.Unix()+leeway || c.IssuedAt > now.Unix()+leeway {
+// parseAccess verifies an access token through the verifier (size cap,
+// header, alg, key, signature, typ at+jwt, iss, nbf/iat with Leeway), then
+// adds the server's own rules: jti and sub are required, and exp is strict:
+// the token is expired from exp on, whatever the leeway (tokens are
+// short-lived, and what the server says of its own token must not depend on
+// skew it does not have). It does not consult the deny list. The error is
+// invalid_token with ReasonTokenInvalid or ReasonTokenExpired.
+func (s *Service) parseAccess(ctx context.Context, raw string, now time.Time) (AccessClaims, error) {
+	vc, err := s.verifier.Verify(ctx, raw)
+	switch {
+	case errors.Is(err, verify.ErrExpired):
+		return AccessClaims{}, errInvalidToken(ReasonTokenExpired, "token is expired")
+	case errors.Is(err, verify.ErrNotYetValid):
 		return AccessClaims{}, errInvalidToken(ReasonTokenInvalid, "token is not valid yet")
+	case err != nil:
+		return AccessClaims{}, errInvalidToken(ReasonTokenInvalid, "token is invalid")
+	}
+	var c AccessClaims
+	if err := vc.Decode(&c); err != nil || c.JTI == "" || c.Subject == "" || c.ExpiresAt == 0 {
+		return AccessClaims{}, errInvalidToken(ReasonTokenInvalid, "token is invalid")
 	}
 	if now.Unix() >= c.ExpiresAt {
-		return c, errInvalidToken(ReasonTokenExpired, "token is expired")
+		return AccessClaims{}, errInvalidToken(ReasonTokenExpired, "token is expired")
 	}
 	return c, nil
 }
@@ -131,7 +58,7 @@ func (s *Service) parseAccess(raw string, now time.Time) (AccessClaims, error) {
 // checkAccess is parseAccess plus the deny list (revoked jti). Storage
 // failures are 503.
 func (s *Service) checkAccess(ctx context.Context, raw string, now time.Time) (AccessClaims, error) {
-	c, err := s.parseAccess(raw, now)
+	c, err := s.parseAccess(ctx, raw, now)
 	if err != nil {
 		return AccessClaims{}, err
 	}

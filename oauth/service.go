@@ -17,15 +17,14 @@ package oauth
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"runtime"
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -41,17 +40,14 @@ type Signer interface {
 	Algorithms() []string
 }
 
-// PublicKeys finds the published verification key for a kid: next, active or
-// retired-but-published keys, never revoked ones. *keys.KeyRing implements
-// it.
-type PublicKeys interface {
-	PublicKey(kid string) (alg string, key crypto.PublicKey, ok bool)
-}
-
-// KeyRing is what the service needs from the key ring.
+// KeyRing is what the service needs from the key ring: signing, and the
+// published verification keys (next, active or retired-but-published, never
+// revoked) as the verify.KeySet through which the service checks its own
+// tokens. A key that leaves the set must be withdrawn (verify.Key.Withdraw)
+// so that no cached verification outlives it. *keys.KeyRing implements it.
 type KeyRing interface {
 	Signer
-	PublicKeys
+	verify.KeySet
 }
 
 // Store is the slice of storage the token service uses. Every backend's
@@ -114,7 +110,7 @@ type Config struct {
 	// a fresh pair instead of losing the family; see Service.Token.
 	RefreshReuseGrace time.Duration
 	// Leeway is the clock skew tolerated on nbf/iat of tokens this server
-	// verifies (default 30s). exp is never extended.
+	// verifies (default 30s, at most 10m). exp is never extended.
 	Leeway time.Duration
 
 	// SimpleJWT adds token_type "access" and user_id to access tokens and
@@ -123,8 +119,6 @@ type Config struct {
 	// CompatClientID is the client the simplejwt operations act as.
 	CompatClientID string
 
-	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
-	TrustedProxies []netip.Prefix
 	// PasswordHashConcurrency bounds concurrent password hashes (default:
 	// number of CPUs).
 	PasswordHashConcurrency int
@@ -257,6 +251,7 @@ type Service struct {
 	log    *slog.Logger
 	obs    Observer
 
+	verifier  *verify.Verifier // over keys; see parseAccess
 	hashSlots chan struct{}
 	buckets   *ipBuckets
 }
@@ -287,8 +282,18 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 	if !cfg.IPLimit.Disabled {
 		s.buckets = newIPBuckets(cfg.IPLimit)
 	}
+	v, err := s.newVerifier()
+	if err != nil {
+		return nil, err
+	}
+	s.verifier = v
 	return s, nil
 }
+
+// SimpleJWTEnabled reports whether the simplejwt profile is on
+// (Config.SimpleJWT), the one switch for it: the HTTP layer serves the
+// simplejwt routes only then.
+func (s *Service) SimpleJWTEnabled() bool { return s.cfg.SimpleJWT }
 
 // Config returns the effective configuration (defaults applied).
 func (s *Service) Config() Config { return s.cfg }

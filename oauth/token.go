@@ -29,7 +29,7 @@ type TokenRequest struct {
 	Username, Password string
 	// RefreshToken is the refresh_token grant's parameter.
 	RefreshToken string
-	// RemoteIP is the client address (see Service.ClientIP), for the
+	// RemoteIP is the client address (the HTTP layer resolves proxies), for the
 	// per-address login limit.
 	RemoteIP netip.Addr
 }

@@ -1,11 +1,38 @@
 package web
 
-import "github.com/sigilauth/sigil/oauth"
+import (
+	"context"
+	"net/netip"
 
-// Deps are the services the HTTP layer calls. The token-service routes add
-// their fields here.
+	"github.com/sigilauth/sigil/oauth"
+)
+
+// TokenService is what the token-service routes (/oauth2/*, /userinfo and
+// the simplejwt routes) need from the token service. Requests arrive typed:
+// the HTTP layer has already parsed forms, client authentication and the
+// client address. Failures the client should hear about are *oauth.Error;
+// anything else is answered 500. *oauth.Service implements it; handler tests
+// use a fake.
+type TokenService interface {
+	Token(ctx context.Context, req oauth.TokenRequest) (*oauth.TokenResponse, error)
+	Revoke(ctx context.Context, req oauth.RevokeRequest) error
+	Introspect(ctx context.Context, req oauth.IntrospectRequest) (*oauth.Introspection, error)
+	UserInfo(ctx context.Context, bearer string) (*oauth.IDClaims, error)
+
+	// SimpleJWTEnabled reports whether the simplejwt routes are served:
+	// the one switch for the profile lives in the service's configuration.
+	SimpleJWTEnabled() bool
+	SimpleJWTObtain(ctx context.Context, username, password string, ip netip.Addr) (*oauth.SimpleJWTPair, error)
+	SimpleJWTRefresh(ctx context.Context, refresh string) (*oauth.SimpleJWTPair, error)
+	SimpleJWTVerify(ctx context.Context, token string) error
+	SimpleJWTBlacklist(ctx context.Context, refresh string) error
+}
+
+var _ TokenService = (*oauth.Service)(nil)
+
+// Deps are the services the HTTP layer calls.
 type Deps struct {
 	// OAuth is the token service behind /oauth2/*, /userinfo and the
 	// simplejwt routes. Nil leaves those routes unregistered (404).
-	OAuth *oauth.Service
+	OAuth TokenService
 }

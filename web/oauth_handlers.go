@@ -3,36 +3,46 @@ package web
 import (
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/sigilauth/sigil/oauth"
 )
 
-// handleToken is POST /oauth2/token (RFC 6749 §3.2).
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// oauthRequest is the preamble of the form-encoded client endpoints (token,
+// revocation, introspection): POST only, the RFC 6749 form (see
+// readOAuthForm), and the client authentication it carries. On failure it
+// has written the error and ok is false.
+func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (form url.Values, cc oauth.ClientCredentials, ok bool) {
 	if r.Method != http.MethodPost {
 		s.writeOAuthError(w, r, methodError(w, r.Method, http.MethodPost))
-		return
+		return nil, cc, false
 	}
 	form, err := readOAuthForm(w, r)
+	if err == nil {
+		cc, err = parseClientCredentials(r.Header.Get("Authorization"), form)
+	}
 	if err != nil {
 		s.writeOAuthError(w, r, err)
+		return nil, cc, false
+	}
+	return form, cc, true
+}
+
+// handleToken is POST /oauth2/token (RFC 6749 §3.2).
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, cc, ok := s.oauthRequest(w, r)
+	if !ok {
 		return
 	}
-	cc, err := oauth.ParseClientCredentials(r.Header.Get("Authorization"), form)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	svc := s.deps.OAuth
-	resp, err := svc.Token(r.Context(), oauth.TokenRequest{
+	resp, err := s.deps.OAuth.Token(r.Context(), oauth.TokenRequest{
 		GrantType:    form.Get("grant_type"),
 		Client:       cc,
 		Scope:        form.Get("scope"),
 		Username:     form.Get("username"),
 		Password:     form.Get("password"),
 		RefreshToken: form.Get("refresh_token"),
-		RemoteIP:     svc.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For")),
+		RemoteIP:     s.clientAddr(r),
 	})
 	if err != nil {
 		s.writeOAuthError(w, r, err)
@@ -44,21 +54,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // handleRevoke is POST /oauth2/revoke (RFC 7009): 200 with an empty body on
 // success, including for unknown tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.writeOAuthError(w, r, methodError(w, r.Method, http.MethodPost))
+	form, cc, ok := s.oauthRequest(w, r)
+	if !ok {
 		return
 	}
-	form, err := readOAuthForm(w, r)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	cc, err := oauth.ParseClientCredentials(r.Header.Get("Authorization"), form)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	err = s.deps.OAuth.Revoke(r.Context(), oauth.RevokeRequest{Client: cc, Token: form.Get("token"), TokenTypeHint: form.Get("token_type_hint")})
+	err := s.deps.OAuth.Revoke(r.Context(), oauth.RevokeRequest{Client: cc, Token: form.Get("token"), TokenTypeHint: form.Get("token_type_hint")})
 	if err != nil {
 		s.writeOAuthError(w, r, err)
 		return
@@ -69,18 +69,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // handleIntrospect is POST /oauth2/introspect (RFC 7662).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.writeOAuthError(w, r, methodError(w, r.Method, http.MethodPost))
-		return
-	}
-	form, err := readOAuthForm(w, r)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	cc, err := oauth.ParseClientCredentials(r.Header.Get("Authorization"), form)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
+	form, cc, ok := s.oauthRequest(w, r)
+	if !ok {
 		return
 	}
 	in, err := s.deps.OAuth.Introspect(r.Context(), oauth.IntrospectRequest{Client: cc, Token: form.Get("token"), TokenTypeHint: form.Get("token_type_hint")})

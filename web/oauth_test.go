@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/oauth/password"
+	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/bolt"
 )
@@ -38,12 +38,13 @@ type ringKeys struct {
 func (k *ringKeys) JWKS() ([]byte, string, error) { return []byte(`{"keys":[]}`), `"x"`, nil }
 func (k *ringKeys) Algorithms() []string          { return []string{"ES256"} }
 func (k *ringKeys) DefaultAlg() string            { return "ES256" }
-func (k *ringKeys) PublicKey(kid string) (string, crypto.PublicKey, bool) {
+func (k *ringKeys) Key(_ context.Context, kid string) (*verify.Key, error) {
 	if kid != "k1" {
-		return "", nil, false
+		return nil, verify.ErrUnknownKey
 	}
-	return "ES256", &k.priv.PublicKey, true
+	return verify.NewKey(kid, "ES256", &k.priv.PublicKey)
 }
+
 func (k *ringKeys) SignJWT(alg, typ string, payload []byte) (string, error) {
 	if k.failing.Load() {
 		return "", errors.New("signer exploded with secret material 0xdeadbeef")
@@ -107,7 +108,7 @@ func newOAuthFixture(t *testing.T, simplejwt bool) *oauthFixture {
 	if err := st.CreateUser(ctx, storage.User{ID: "7", Username: "alice", Name: "Alice", PasswordHash: h}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Issuer: tIssuer, JWKSMaxAge: time.Minute, SimpleJWT: simplejwt, Logger: logger}, keys, Deps{OAuth: svc})
+	srv, err := New(Config{Issuer: tIssuer, JWKSMaxAge: time.Minute, Logger: logger}, keys, Deps{OAuth: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +392,7 @@ func TestRevokeAndIntrospectEndpoints(t *testing.T) {
 }
 
 func TestOAuthRoutesAbsentWithoutService(t *testing.T) {
-	s, err := New(Config{Issuer: tIssuer, SimpleJWT: true}, &ringKeys{}, Deps{})
+	s, err := New(Config{Issuer: tIssuer}, &ringKeys{}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

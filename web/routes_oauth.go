@@ -26,7 +26,7 @@ func (s *Server) registerOAuthRoutes(r *mux.Router) {
 	r.Handle(PathRevoke, http.HandlerFunc(s.handleRevoke))
 	r.Handle(PathIntrospect, http.HandlerFunc(s.handleIntrospect))
 	r.Handle(PathUserinfo, http.HandlerFunc(s.handleUserinfo))
-	if s.cfg.SimpleJWT && s.deps.OAuth.Config().SimpleJWT {
+	if s.deps.OAuth.SimpleJWTEnabled() {
 		r.Handle(PathSimpleJWTObtain, http.HandlerFunc(s.handleSimpleJWTObtain))
 		r.Handle(PathSimpleJWTRefresh, http.HandlerFunc(s.handleSimpleJWTRefresh))
 		r.Handle(PathSimpleJWTVerify, http.HandlerFunc(s.handleSimpleJWTVerify))

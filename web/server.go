@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -28,8 +29,9 @@ type Config struct {
 	Issuer string
 	// JWKSMaxAge is the JWKS Cache-Control max-age.
 	JWKSMaxAge time.Duration
-	// SimpleJWT turns on the /api/token/... routes.
-	SimpleJWT bool
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// when finding a client's address (see ParsePrefixes).
+	TrustedProxies []netip.Prefix
 	// Ready reports whether storage answers; /readyz also needs loaded keys.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger

@@ -277,8 +277,7 @@ func (s *Server) handleSimpleJWTObtain(w http.ResponseWriter, r *http.Request) {
 		s.writeDRFError(w, r, err)
 		return
 	}
-	svc := s.deps.OAuth
-	pair, err := svc.SimpleJWTObtain(r.Context(), f[0], f[1], svc.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For")))
+	pair, err := s.deps.OAuth.SimpleJWTObtain(r.Context(), f[0], f[1], s.clientAddr(r))
 	if err != nil {
 		s.writeDRFError(w, r, err)
 		return

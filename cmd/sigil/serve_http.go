@@ -45,12 +45,16 @@ func runServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return err
 	}
+	trusted, err := web.ParsePrefixes(cfg.Security.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("security.trusted_proxies: %w", err)
+	}
 	handler, err := web.New(web.Config{
-		Issuer:     cfg.Issuer,
-		JWKSMaxAge: cfg.JWKS.MaxAge,
-		SimpleJWT:  cfg.Compat.SimpleJWT,
-		Ready:      store.Ping,
-		Logger:     logger,
+		Issuer:         cfg.Issuer,
+		JWKSMaxAge:     cfg.JWKS.MaxAge,
+		TrustedProxies: trusted,
+		Ready:          store.Ping,
+		Logger:         logger,
 	}, ring, oauthDeps)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/sigilauth/sigil/configs"
@@ -20,10 +19,6 @@ import (
 // the password grant: the simplejwt routes then answer 500 until the client
 // is added.
 func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger) (web.Deps, error) {
-	trusted, err := oauth.ParsePrefixes(cfg.Security.TrustedProxies)
-	if err != nil {
-		return web.Deps{}, fmt.Errorf("security.trusted_proxies: %w", err)
-	}
 	svc, err := oauth.New(oauth.Config{
 		Issuer:                  cfg.Issuer,
 		AccessTTL:               cfg.Tokens.AccessTTL,
@@ -34,7 +29,6 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		Leeway:                  cfg.Keys.ClockLeeway,
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
-		TrustedProxies:          trusted,
 		PasswordHashConcurrency: cfg.Security.EffectivePasswordHashConcurrency(),
 	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger))
 	if err != nil {
