@@ -82,6 +82,17 @@ type Client struct {
 	// TokenSigningAlg selects the signing algorithm; empty means the default.
 	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
+
+	// RedirectURIs are the registered redirect URIs of the authorization
+	// code grant, compared exactly.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the registered post_logout_redirect_uri
+	// values of RP-initiated logout.
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI receives logout tokens ("" for none).
+	BackchannelLogoutURI string
+	// FirstParty clients skip the consent page.
+	FirstParty bool
 }
 
 // KeyState is the life-cycle state of a signing key.
@@ -180,6 +191,10 @@ type RefreshFamily struct {
 	Revoked      bool      `json:"revoked"`
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
+
+	// SessionIDHash is the IDHash of the SSO session the family was issued
+	// in (nil for families from other grants); see FamilyRevoker.
+	SessionIDHash []byte
 }
 
 // LoginFailures counts recent failed logins for one account key.
@@ -289,12 +304,16 @@ type PurgeStats struct {
 	Families      int
 	DeniedTokens  int
 	LoginFailures int
+	Sessions      int
+	AuthCodes     int
 }
 
 // Purger deletes records that expired at or before now.
 type Purger interface {
-	// Purge deletes expired refresh tokens, families, deny-list entries and
-	// login-failure counters. Unexpired records are untouched.
+	// Purge deletes expired refresh tokens, families, deny-list entries,
+	// login-failure counters, sessions (expired by either lifetime) and
+	// authorization codes (unused ones at ExpiresAt, used ones
+	// AuthCodeRetention after their use). Unexpired records are untouched.
 	Purge(ctx context.Context, now time.Time) (PurgeStats, error)
 }
 
@@ -313,6 +332,10 @@ type Store interface {
 	RefreshStore
 	DenyList
 	LoginThrottleStore
+	SessionStore
+	AuthCodeStore
+	ConsentStore
+	FamilyRevoker
 	Purger
 	Pinger
 	io.Closer

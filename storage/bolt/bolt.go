@@ -49,10 +49,16 @@ var (
 	bucketRefreshTokens = []byte("refresh_tokens")
 	bucketDenyList      = []byte("deny_list")
 	bucketLoginFailures = []byte("login_failures")
+	bucketSessions      = []byte("sessions")
+	bucketAuthCodes     = []byte("auth_codes")
+	bucketConsents      = []byte("consents")
 
+	// allBuckets are created by Open if missing, so a file written before a
+	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
 		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
+		bucketSessions, bucketAuthCodes, bucketConsents,
 	}
 
 	keySchema     = []byte("schema")
@@ -163,8 +169,9 @@ func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) err
 // expired reports whether a record expiring at exp is expired at now.
 func expired(exp, now time.Time) bool { return !now.Before(exp) }
 
-// Purge deletes refresh tokens, families, deny-list entries and login-failure
-// counters that expired at or before now, in one transaction, and counts
+// Purge deletes refresh tokens, families, deny-list entries, login-failure
+// counters, sessions and authorization codes that expired at or before now
+// (see storage.Purger), in one transaction, and counts
 // them. Unexpired records are untouched. On error nothing is deleted.
 func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, error) {
 	var stats storage.PurgeStats
@@ -177,6 +184,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 			{bucketFamilies, &stats.Families},
 			{bucketDenyList, &stats.DeniedTokens},
 			{bucketLoginFailures, &stats.LoginFailures},
+			{bucketSessions, &stats.Sessions},
+			{bucketAuthCodes, &stats.AuthCodes},
 		}
 		for _, tg := range targets {
 			n, err := purgeBucket(tx.Bucket(tg.bucket), now)
@@ -193,8 +202,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 	return stats, nil
 }
 
-// purgeBucket deletes the records of b (each JSON with an expires_at field)
-// that are expired at now and returns how many it deleted.
+// purgeBucket deletes the records of b (each JSON with an expires_at field,
+// see expiringRecord) that are expired at now and returns how many it deleted.
 func purgeBucket(b *bbolt.Bucket, now time.Time) (int, error) {
 	var doomed [][]byte
 	err := b.ForEach(func(k, v []byte) error {
@@ -202,7 +211,7 @@ func purgeBucket(b *bbolt.Bucket, now time.Time) (int, error) {
 		if err := decode(v, &r); err != nil {
 			return err
 		}
-		if expired(r.ExpiresAt, now) {
+		if r.expired(now) {
 			doomed = append(doomed, append([]byte(nil), k...))
 		}
 		return nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/sigilauth/sigil/storage"
@@ -187,6 +188,10 @@ func TestClosedStore(t *testing.T) {
 		{"IsAccessTokenDenied", func() error { _, err := s.IsAccessTokenDenied(ctx, "j", now); return err }},
 		{"RecordLoginFailure", func() error { _, err := s.RecordLoginFailure(ctx, "k", now, time.Minute); return err }},
 		{"Purge", func() error { _, err := s.Purge(ctx, now); return err }},
+		{"GetSession", func() error { _, err := s.GetSession(ctx, []byte("h"), now); return err }},
+		{"ConsumeAuthCode", func() error { _, err := s.ConsumeAuthCode(ctx, []byte("h"), now); return err }},
+		{"SaveConsent", func() error { return s.SaveConsent(ctx, storage.Consent{UserID: "u", ClientID: "c"}) }},
+		{"RevokeUserFamilies", func() error { _, err := s.RevokeUserFamilies(ctx, "u", now, "r"); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,6 +225,13 @@ func TestEmptyIDRejected(t *testing.T) {
 		{"Username", func() error { return s.CreateUser(t.Context(), storage.User{ID: "u"}) }},
 		{"ClientID", func() error { return s.CreateClient(t.Context(), storage.Client{}) }},
 		{"RefreshTokenID", func() error { return s.CreateRefreshToken(t.Context(), storage.RefreshToken{}) }},
+		{"SessionIDHash", func() error { return s.CreateSession(t.Context(), storage.Session{UserID: "u"}) }},
+		{"AuthCodeHash", func() error { return s.CreateAuthCode(t.Context(), storage.AuthCode{ClientID: "c"}) }},
+		{"ConsentUserID", func() error { return s.SaveConsent(t.Context(), storage.Consent{ClientID: "c"}) }},
+		{"RevokeSessionFamilies", func() error {
+			_, err := s.RevokeSessionFamilies(t.Context(), nil, time.Now(), "r")
+			return err
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,5 +239,49 @@ func TestEmptyIDRejected(t *testing.T) {
 				t.Fatalf("got %v, want errEmptyID", err)
 			}
 		})
+	}
+}
+
+// TestDecodesRecordsWithoutSSOFields reads client and family records as
+// written before single sign-on (no redirect URIs, no session link): they
+// decode with the new fields empty, and the new buckets exist.
+func TestDecodesRecordsWithoutSSOFields(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "sigil.db"))
+	ctx := t.Context()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketClients).Put([]byte("old"),
+			[]byte(`{"id":"old","grants":["password"],"created_at":"2026-01-02T03:04:05Z"}`)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFamilies).Put([]byte("fam"),
+			[]byte(`{"id":"fam","client_id":"old","user_id":"u1","auth_time":"2026-01-02T03:04:05Z","expires_at":"2100-01-01T00:00:00Z"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetClient(ctx, "old")
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	if c.RedirectURIs != nil || c.PostLogoutRedirectURIs != nil || c.BackchannelLogoutURI != "" || c.FirstParty {
+		t.Errorf("old client decoded with SSO fields set: %+v", c)
+	}
+	f, err := s.GetFamily(ctx, "fam", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("GetFamily: %v", err)
+	}
+	if f.SessionIDHash != nil {
+		t.Errorf("old family decoded with a session: %x", f.SessionIDHash)
+	}
+	for _, b := range [][]byte{bucketSessions, bucketAuthCodes, bucketConsents} {
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			if tx.Bucket(b) == nil {
+				return errors.New("missing")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("bucket %s: %v", b, err)
+		}
 	}
 }

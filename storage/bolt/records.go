@@ -57,6 +57,13 @@ type clientRecord struct {
 	Audiences       []string  `json:"audiences,omitempty"`
 	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
+
+	// Added for single sign-on; absent from older records, which decode
+	// with them empty.
+	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
+	FirstParty             bool     `json:"first_party,omitempty"`
 }
 
 func clientToRecord(c storage.Client) clientRecord {
@@ -64,6 +71,8 @@ func clientToRecord(c storage.Client) clientRecord {
 		ID: c.ID, Name: c.Name, Public: c.Public, SecretHash: c.SecretHash,
 		Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences,
 		TokenSigningAlg: c.TokenSigningAlg, CreatedAt: utc(c.CreatedAt),
+		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, FirstParty: c.FirstParty,
 	}
 }
 
@@ -74,6 +83,8 @@ func (r clientRecord) client() storage.Client {
 		ID: r.ID, Name: r.Name, Public: r.Public, SecretHash: r.SecretHash,
 		Grants: r.Grants, Scopes: r.Scopes, Audiences: r.Audiences,
 		TokenSigningAlg: r.TokenSigningAlg, CreatedAt: utc(r.CreatedAt),
+		RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: r.BackchannelLogoutURI, FirstParty: r.FirstParty,
 	}
 }
 
@@ -163,9 +174,22 @@ func (r keyEventRecord) keyEvent() storage.KeyEvent {
 	}
 }
 
-// expiringRecord is the part of every expiring record that Purge reads.
+// expiringRecord is the part of every expiring record that Purge reads. A
+// record is expired once ExpiresAt, or IdleExpiresAt if set (sessions), has
+// passed. PurgeAt, if set (authorization codes), replaces both: the record
+// is kept until then.
 type expiringRecord struct {
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	IdleExpiresAt time.Time `json:"idle_expires_at,omitzero"`
+	PurgeAt       time.Time `json:"purge_at,omitzero"`
+}
+
+// expired reports whether the record is due for purging at now.
+func (r expiringRecord) expired(now time.Time) bool {
+	if !r.PurgeAt.IsZero() {
+		return expired(r.PurgeAt, now)
+	}
+	return expired(r.ExpiresAt, now) || (!r.IdleExpiresAt.IsZero() && expired(r.IdleExpiresAt, now))
 }
 
 type familyRecord struct {
@@ -178,6 +202,9 @@ type familyRecord struct {
 	Revoked      bool      `json:"revoked,omitempty"`
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
+
+	// SessionIDHash is absent from records older than single sign-on.
+	SessionIDHash []byte `json:"session_id_hash,omitempty"`
 }
 
 func familyToRecord(f storage.RefreshFamily) familyRecord {
@@ -185,6 +212,7 @@ func familyToRecord(f storage.RefreshFamily) familyRecord {
 		ID: f.ID, ClientID: f.ClientID, UserID: f.UserID, Scopes: f.Scopes,
 		AuthTime: utc(f.AuthTime), ExpiresAt: utc(f.ExpiresAt),
 		Revoked: f.Revoked, RevokedAt: utc(f.RevokedAt), RevokeReason: f.RevokeReason,
+		SessionIDHash: f.SessionIDHash,
 	}
 }
 
@@ -193,6 +221,7 @@ func (r familyRecord) family() storage.RefreshFamily {
 		ID: r.ID, ClientID: r.ClientID, UserID: r.UserID, Scopes: r.Scopes,
 		AuthTime: utc(r.AuthTime), ExpiresAt: utc(r.ExpiresAt),
 		Revoked: r.Revoked, RevokedAt: utc(r.RevokedAt), RevokeReason: r.RevokeReason,
+		SessionIDHash: r.SessionIDHash,
 	}
 }
 

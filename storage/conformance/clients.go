@@ -29,6 +29,11 @@ func newClient(id string) storage.Client {
 		Audiences:       []string{"https://api.example.com", "https://other.example.com"},
 		TokenSigningAlg: "RS256",
 		CreatedAt:       at(-time.Hour),
+
+		RedirectURIs:           []string{"https://" + id + ".example.com/cb", "http://127.0.0.1/cb", "com.example.app:/cb"},
+		PostLogoutRedirectURIs: []string{"https://" + id + ".example.com/bye"},
+		BackchannelLogoutURI:   "https://" + id + ".example.com/backchannel",
+		FirstParty:             true,
 	}
 }
 
@@ -110,12 +115,14 @@ func testClientCopies(t *testing.T, s storage.Store) {
 	must(t, "CreateClient", s.CreateClient(ctx(t), c))
 	// Mutating the caller's record after the create must not reach the store.
 	c.Grants[0], c.Scopes[0], c.Audiences[0], c.SecretHash[0] = "x", "x", "x", c.SecretHash[0]^0xff
+	c.RedirectURIs[0], c.PostLogoutRedirectURIs[0] = "x", "x"
 
 	got, err := s.GetClient(ctx(t), "web")
 	must(t, "GetClient", err)
 	wantEqual(t, "client after mutating the created record", newClient("web"), got)
 
 	got.Grants[0], got.Scopes[0], got.Audiences[0], got.SecretHash[0] = "y", "y", "y", got.SecretHash[0]^0xff
+	got.RedirectURIs[0], got.PostLogoutRedirectURIs[0] = "y", "y"
 	again, err := s.GetClient(ctx(t), "web")
 	must(t, "GetClient", err)
 	wantEqual(t, "client after mutating a returned record", newClient("web"), again)

@@ -16,6 +16,8 @@ var concurrencyTests = []subtest{
 	{"KeySetTenWriters", func(t *testing.T, s storage.Store) { testRaceKeySet(t, s, 10, 3) }},
 	{"LoginFailureCounter", testRaceLoginFailures},
 	{"UniqueUsername", testRaceUsername},
+	{"AuthCodeUsedOnce", testRaceConsumeAuthCode},
+	{"SessionClients", testRaceAddSessionClient},
 }
 
 // oneWinner checks that exactly one of errs is nil and every other one is

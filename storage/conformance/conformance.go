@@ -16,8 +16,9 @@
 //
 // The suite checks the contract written in package storage: CRUD of every
 // record, uniqueness, expiry at the caller's now, Purge, defensive copies, and
-// the concurrency guarantees (one winner among racing refresh-token uses and
-// key-set swaps, atomic login-failure counters). It keeps round-trips few so
+// the concurrency guarantees (one winner among racing refresh-token uses,
+// authorization-code uses and key-set swaps, atomic login-failure counters
+// and session client sets). It keeps round-trips few so
 // that slow backends (FerretDB) finish quickly.
 package conformance
 
@@ -64,6 +65,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RefreshTokens", refreshTokenTests},
 		{"DenyList", denyListTests},
 		{"LoginFailures", loginFailureTests},
+		{"Sessions", sessionTests},
+		{"AuthCodes", authCodeTests},
+		{"Consents", consentTests},
+		{"FamilyRevocation", familyRevocationTests},
 		{"Purge", purgeTests},
 		{"Concurrency", concurrencyTests},
 	}

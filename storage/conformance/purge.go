@@ -10,6 +10,7 @@ import (
 var purgeTests = []subtest{
 	{"DeletesExactlyExpired", testPurge},
 	{"Empty", testPurgeEmpty},
+	{"SessionsAndCodes", testPurgeSSO},
 }
 
 func testPurgeEmpty(t *testing.T, s storage.Store) {

@@ -4,8 +4,9 @@
 //
 // It sticks to what MongoDB, FerretDB, Amazon DocumentDB and Azure Cosmos DB
 // all provide:
-//   - every point look-up is by _id (user id, client id, token hash, family
-//     id, jti, login-failure key; usernames through a `usernames` collection
+//   - every point look-up is by _id (user id, client id, token, session and
+//     code hash, family id, jti, login-failure key, user+client of a consent;
+//     usernames through a `usernames` collection
 //     whose _id is the username);
 //   - every change is one single-document atomic operation (conditional
 //     update, insert relying on _id uniqueness, replace with upsert); there
@@ -18,7 +19,8 @@
 //
 // Collections: users, usernames, clients, keyset (one document, _id
 // "keyset"), key_events, refresh_tokens, refresh_families, denylist,
-// login_failures.
+// login_failures, sessions, auth_codes, consents (_id: length-prefixed user
+// id and client id).
 //
 // Times are stored as BSON datetimes (millisecond precision) and returned in
 // UTC; zero times are not stored and come back as the zero time.
@@ -54,6 +56,9 @@ const (
 	collFamilies  = "refresh_families"
 	collDenyList  = "denylist"
 	collFailures  = "login_failures"
+	collSessions  = "sessions"
+	collCodes     = "auth_codes"
+	collConsents  = "consents"
 )
 
 // defaultServerSelectionTimeout bounds how long Open (and each operation)
@@ -70,6 +75,7 @@ type Store struct {
 
 	users, usernames, clients, keySet, keyEvents *mongo.Collection
 	refresh, families, denyList, failures        *mongo.Collection
+	sessions, codes, consents                    *mongo.Collection
 
 	// secret is the password of the connection string, removed from every
 	// error message the driver returns.
@@ -128,6 +134,9 @@ func newStore(client *mongo.Client, database, secret string) *Store {
 		families:  db.Collection(collFamilies),
 		denyList:  db.Collection(collDenyList),
 		failures:  db.Collection(collFailures),
+		sessions:  db.Collection(collSessions),
+		codes:     db.Collection(collCodes),
+		consents:  db.Collection(collConsents),
 		secret:    secret,
 	}
 }
@@ -176,6 +185,26 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// of CreateUser.
 		{s.users, "username"},
 	}
+	// Secondary look-ups: one user's sessions and consents, the families of
+	// a session or a user.
+	plain := []struct {
+		coll  *mongo.Collection
+		field string
+	}{
+		{s.sessions, "user_id"},
+		{s.consents, "user_id"},
+		{s.families, "user_id"},
+		{s.families, "session_id"},
+	}
+	for _, p := range plain {
+		_, err := p.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: p.field, Value: 1}},
+			Options: options.Index().SetName(p.field),
+		})
+		if err != nil && !indexConflict(err) {
+			return fmt.Errorf("index %s.%s: %w", p.coll.Name(), p.field, err)
+		}
+	}
 	for _, u := range unique {
 		_, err := u.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 			Keys:    bson.D{{Key: u.field, Value: 1}},
@@ -185,28 +214,41 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			return fmt.Errorf("unique index %s.%s: %w", u.coll.Name(), u.field, err)
 		}
 	}
-	for _, c := range []*mongo.Collection{s.refresh, s.families, s.denyList, s.failures} {
+	ttl := []struct {
+		coll  *mongo.Collection
+		field string
+	}{
+		{s.refresh, "expires_at"}, {s.families, "expires_at"}, {s.denyList, "expires_at"},
+		{s.failures, "expires_at"},
+		// A session dies at the earlier of its two expiries: each TTL index
+		// deletes it independently.
+		{s.sessions, "expires_at"}, {s.sessions, "idle_expires_at"},
+		// A code is kept past its expiry once used, to detect reuse.
+		{s.codes, "purge_at"},
+	}
+	for _, tc := range ttl {
+		c, field := tc.coll, tc.field
 		_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys:    bson.D{{Key: "expires_at", Value: 1}},
-			Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_at_ttl"),
+			Keys:    bson.D{{Key: field, Value: 1}},
+			Options: options.Index().SetExpireAfterSeconds(0).SetName(field + "_ttl"),
 		})
 		if err != nil && indexConflict(err) {
-			// Another expires_at index already exists, e.g. the plain one
+			// Another index on the field already exists, e.g. the plain one
 			// made on a server without TTL support before the data moved:
 			// Purge still works, and expiry never depended on TTL.
 			continue
 		}
 		if err != nil && !unsupported(err) {
-			return fmt.Errorf("ttl index %s.expires_at: %w", c.Name(), err)
+			return fmt.Errorf("ttl index %s.%s: %w", c.Name(), field, err)
 		}
 		if err != nil {
 			// No TTL support (FerretDB): a plain index still speeds up Purge.
 			_, err = c.Indexes().CreateOne(ctx, mongo.IndexModel{
-				Keys:    bson.D{{Key: "expires_at", Value: 1}},
-				Options: options.Index().SetName("expires_at"),
+				Keys:    bson.D{{Key: field, Value: 1}},
+				Options: options.Index().SetName(field),
 			})
 			if err != nil && !unsupported(err) {
-				return fmt.Errorf("index %s.expires_at: %w", c.Name(), err)
+				return fmt.Errorf("index %s.%s: %w", c.Name(), field, err)
 			}
 		}
 	}

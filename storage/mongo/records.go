@@ -46,6 +46,13 @@ type clientDoc struct {
 	Audiences       []string   `bson:"audiences,omitempty"`
 	TokenSigningAlg string     `bson:"token_signing_alg,omitempty"`
 	CreatedAt       *time.Time `bson:"created_at,omitempty"`
+
+	// Added for single sign-on; absent from older documents, which decode
+	// with them empty.
+	RedirectURIs           []string `bson:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string `bson:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string   `bson:"backchannel_logout_uri,omitempty"`
+	FirstParty             bool     `bson:"first_party,omitempty"`
 }
 
 // keySetID is the _id of the single key-set document.
@@ -117,6 +124,10 @@ type familyDoc struct {
 	Revoked      bool       `bson:"revoked"`
 	RevokedAt    *time.Time `bson:"revoked_at,omitempty"`
 	RevokeReason string     `bson:"revoke_reason,omitempty"`
+
+	// SessionID is the base64url SHA-256 of the SSO session id (indexed for
+	// RevokeSessionFamilies); absent for other families.
+	SessionID string `bson:"session_id,omitempty"`
 }
 
 // deniedDoc is a document of the denylist collection.
@@ -211,6 +222,11 @@ func toClientDoc(c storage.Client) clientDoc {
 		Audiences:       clone(c.Audiences),
 		TokenSigningAlg: c.TokenSigningAlg,
 		CreatedAt:       tp(c.CreatedAt),
+
+		RedirectURIs:           clone(c.RedirectURIs),
+		PostLogoutRedirectURIs: clone(c.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		FirstParty:             c.FirstParty,
 	}
 }
 
@@ -225,6 +241,11 @@ func (d clientDoc) record() storage.Client {
 		Audiences:       clone(d.Audiences),
 		TokenSigningAlg: d.TokenSigningAlg,
 		CreatedAt:       ft(d.CreatedAt),
+
+		RedirectURIs:           clone(d.RedirectURIs),
+		PostLogoutRedirectURIs: clone(d.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:   d.BackchannelLogoutURI,
+		FirstParty:             d.FirstParty,
 	}
 }
 
@@ -354,20 +375,22 @@ func toFamilyDoc(f storage.RefreshFamily) familyDoc {
 		Revoked:      f.Revoked,
 		RevokedAt:    tp(f.RevokedAt),
 		RevokeReason: f.RevokeReason,
+		SessionID:    hashID(f.SessionIDHash),
 	}
 }
 
 func (d familyDoc) record() storage.RefreshFamily {
 	return storage.RefreshFamily{
-		ID:           d.ID,
-		ClientID:     d.ClientID,
-		UserID:       d.UserID,
-		Scopes:       clone(d.Scopes),
-		AuthTime:     ft(d.AuthTime),
-		ExpiresAt:    fv(d.ExpiresAt),
-		Revoked:      d.Revoked,
-		RevokedAt:    ft(d.RevokedAt),
-		RevokeReason: d.RevokeReason,
+		ID:            d.ID,
+		ClientID:      d.ClientID,
+		UserID:        d.UserID,
+		Scopes:        clone(d.Scopes),
+		AuthTime:      ft(d.AuthTime),
+		ExpiresAt:     fv(d.ExpiresAt),
+		Revoked:       d.Revoked,
+		RevokedAt:     ft(d.RevokedAt),
+		RevokeReason:  d.RevokeReason,
+		SessionIDHash: unhashID(d.SessionID),
 	}
 }
 

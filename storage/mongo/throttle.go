@@ -113,8 +113,9 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 }
 
 // Purge deletes refresh tokens, families, deny-list entries and
-// login-failure counters whose expires_at is at or before now, one
-// DeleteMany per collection. Unexpired records are untouched. On an error
+// login-failure counters whose expires_at is at or before now, sessions
+// whose expires_at or idle_expires_at is, and authorization codes whose
+// purge_at is, one DeleteMany per collection. Unexpired records are untouched. On an error
 // the counts of the collections already purged are returned with it.
 func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, error) {
 	var stats storage.PurgeStats
@@ -129,6 +130,26 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 		{s.failures, &stats.LoginFailures},
 	} {
 		res, err := p.coll.DeleteMany(ctx, filter)
+		if err != nil {
+			return stats, s.wrap("purge "+p.coll.Name(), err)
+		}
+		*p.count = int(res.DeletedCount)
+	}
+	lte := bson.D{{Key: "$lte", Value: now.UTC()}}
+	for _, p := range []struct {
+		coll   *mongo.Collection
+		filter bson.D
+		count  *int
+	}{
+		// A session dies at the earlier of its two expiries.
+		{s.sessions, bson.D{{Key: "$or", Value: bson.A{
+			bson.D{{Key: "expires_at", Value: lte}},
+			bson.D{{Key: "idle_expires_at", Value: lte}},
+		}}}, &stats.Sessions},
+		// Used codes are kept until purge_at to detect reuse.
+		{s.codes, bson.D{{Key: "purge_at", Value: lte}}, &stats.AuthCodes},
+	} {
+		res, err := p.coll.DeleteMany(ctx, p.filter)
 		if err != nil {
 			return stats, s.wrap("purge "+p.coll.Name(), err)
 		}
