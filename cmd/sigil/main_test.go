@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
@@ -720,21 +718,18 @@ func TestReadSecretLine(t *testing.T) {
 	}
 }
 
-func TestRegisterCommand(t *testing.T) {
-	saved := extraCommands
-	t.Cleanup(func() { extraCommands = saved })
-	registerCommand(func(a *app) *cobra.Command {
-		return &cobra.Command{
-			Use:  "hello",
-			Args: noArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				_, err := fmt.Fprintln(a.stdout, "hello from an extra command")
-				return failure(err)
-			},
+func TestRootListsEveryCommand(t *testing.T) {
+	root := newRootCmd(&app{})
+	var got []string
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help", "completion": // cobra's own
+			continue
 		}
-	})
-	r := runMain(t, "", "hello")
-	if r.code != 0 || r.stdout != "hello from an extra command\n" {
-		t.Fatalf("registered command: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		got = append(got, c.Name())
+	}
+	want := []string{"clients", "keys", "serve", "users", "verify", "version"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("root commands %v, want %v", got, want)
 	}
 }
