@@ -17,7 +17,6 @@ import (
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/mongo"
 	"github.com/sigilauth/sigil/storage/mongo/mongotest"
 )
 
@@ -43,10 +42,8 @@ func newEnv(t *testing.T, backend string) *env {
 	case "bolt":
 		storageYAML = fmt.Sprintf("  backend: bolt\n  bolt_path: %q\n", filepath.Join(dir, "data", "sigil.db"))
 	case "mongo":
-		uri := mongotest.URI(t)
-		db := mongotest.DatabaseName(t)
+		uri, db := mongotest.NewDatabase(t)
 		storageYAML = fmt.Sprintf("  backend: mongo\n  mongo_uri: %q\n  mongo_database: %s\n", uri, db)
-		t.Cleanup(func() { dropMongoDatabase(t, uri, db) })
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
@@ -60,22 +57,6 @@ func newEnv(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, config: path, cfg: cfg}
-}
-
-// dropMongoDatabase drops a test database (cleanup; failures are only
-// logged).
-func dropMongoDatabase(t *testing.T, uri, db string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := mongo.Open(ctx, uri, db)
-	if err != nil {
-		t.Logf("drop test database %s: %v", db, err)
-		return
-	}
-	defer s.Close()
-	if err := s.Drop(ctx); err != nil {
-		t.Logf("drop test database %s: %v", db, err)
-	}
 }
 
 // result is what one Main call produced.
