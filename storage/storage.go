@@ -1,6 +1,11 @@
 // Package storage defines Sigil's persistent records, the sentinel errors every
 // backend returns, and the small interfaces each consumer depends on.
 //
+// Records are plain structs without wire tags: each backend owns its encoding
+// (storage/bolt/records.go, storage/mongo/records.go) and every output (CLI
+// --json, HTTP) has its own view type, so no field such as a sealed private
+// key or a hash reaches an output by accident. See docs/design.md.
+//
 // Backends live in subpackages named after their dependency (storage/bolt,
 // storage/mongo) and must pass storage/conformance. Consumers declare or use
 // the narrowest interface they need (KeySetStore for keys, UserStore and
@@ -87,7 +92,7 @@ type Client struct {
 // KeyState is the life-cycle state of a signing key.
 type KeyState string
 
-// Key states; see DESIGN.md "Keys and rotation".
+// Key states; see docs/design.md "Keys and rotation".
 const (
 	KeyNext    KeyState = "next"
 	KeyActive  KeyState = "active"
