@@ -141,26 +141,8 @@ Grants: password, refresh_token, client_credentials.`,
 }
 
 func newClientsListCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list [--json]",
-		Short: "List clients (never their secret hashes)",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				clients, err := s.ListClients(cmd.Context())
-				if err != nil {
-					return failure(fmt.Errorf("list clients: %w", err))
-				}
-				if asJSON {
-					return failure(writeJSON(a, clientsView(clients)))
-				}
-				return failure(writeClientsTable(a, clients))
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	return cmd
+	return newListCmd(a, "List clients (never their secret hashes)", "clients",
+		storage.Store.ListClients, clientsView, writeClientsTable)
 }
 
 func newClientsDeleteCmd(a *app) *cobra.Command {

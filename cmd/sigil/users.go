@@ -88,21 +88,30 @@ as an argon2id hash.`,
 }
 
 func newUsersListCmd(a *app) *cobra.Command {
+	return newListCmd(a, "List users (never their password hashes)", "users",
+		storage.Store.ListUsers, usersView, writeUsersTable)
+}
+
+// newListCmd builds a `list [--json]` verb over the records list reads: a
+// table by default, the JSON array of view with --json. what names the
+// records in errors.
+func newListCmd[T, V any](a *app, short, what string, list func(storage.Store, context.Context) ([]T, error),
+	view func([]T) []V, table func(*app, []T) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
-		Short: "List users (never their password hashes)",
+		Short: short,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				users, err := s.ListUsers(cmd.Context())
+				records, err := list(s, cmd.Context())
 				if err != nil {
-					return failure(fmt.Errorf("list users: %w", err))
+					return failure(fmt.Errorf("list %s: %w", what, err))
 				}
 				if asJSON {
-					return failure(writeJSON(a, usersView(users)))
+					return failure(writeJSON(a, view(records)))
 				}
-				return failure(writeUsersTable(a, users))
+				return failure(table(a, records))
 			})
 		},
 	}
