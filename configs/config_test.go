@@ -606,20 +606,6 @@ func TestValidateNeverLeaksSecrets(t *testing.T) {
 	}
 }
 
-func TestParseRotation(t *testing.T) {
-	s, err := ParseRotation("@every 720h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	if got := s.Next(from); !got.Equal(from.Add(720 * time.Hour)) {
-		t.Errorf("Next = %v, want %v", got, from.Add(720*time.Hour))
-	}
-	if _, err := ParseRotation("0 3 * * 1"); err != nil {
-		t.Errorf("five-field spec: %v", err)
-	}
-}
-
 func TestEffectivePasswordHashConcurrency(t *testing.T) {
 	if got := (Security{PasswordHashConcurrency: 3}).EffectivePasswordHashConcurrency(); got != 3 {
 		t.Errorf("got %d, want 3", got)

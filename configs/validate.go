@@ -54,24 +54,12 @@ func (e *ValidationError) Keys() []string {
 
 // Supported values.
 var (
-	backends       = []string{"bolt", "mongo"}
-	algorithms     = []string{"ES256", "RS256"}
-	rsaBits        = []int{2048, 3072, 4096}
-	logLevels      = []string{"debug", "info", "warn", "error"}
-	logFormats     = []string{"text", "json"}
-	cronSpecParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	backends   = []string{"bolt", "mongo"}
+	algorithms = []string{"ES256", "RS256"}
+	rsaBits    = []int{2048, 3072, 4096}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
 )
-
-// ParseRotation parses a keys.rotation spec with the robfig/cron parser
-// Validate uses: five fields ("0 3 * * 1") or a descriptor ("@every 720h",
-// "@weekly").
-func ParseRotation(spec string) (cron.Schedule, error) {
-	s, err := cronSpecParser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("parse rotation spec: %w", err)
-	}
-	return s, nil
-}
 
 // Validate checks every setting and returns a *ValidationError listing all
 // problems at once, or nil. Messages never contain storage.mongo_uri, which
@@ -118,7 +106,9 @@ func (c Config) Validate() error {
 	v.check(!slices.Contains(rsaBits, c.Keys.RSABits), "keys.rsa_bits", "%d is not supported (want 2048, 3072 or 4096)", c.Keys.RSABits)
 	if strings.TrimSpace(c.Keys.Rotation) == "" {
 		v.add("keys.rotation", "must not be empty")
-	} else if _, err := ParseRotation(c.Keys.Rotation); err != nil {
+	} else if _, err := cron.ParseStandard(c.Keys.Rotation); err != nil {
+		// The grammar keys.ParseSchedule parses (robfig/cron's standard
+		// spec); configs stays a leaf and does not import keys.
 		v.add("keys.rotation", "invalid cron spec %q: %v", c.Keys.Rotation, unwrapAll(err))
 	}
 	v.nonNegative("keys.prepublish", c.Keys.Prepublish)

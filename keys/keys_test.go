@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -591,76 +590,6 @@ func TestAlgorithmRemovedFromConfig(t *testing.T) {
 	if !jwksKIDs(t, esOnly.ring)[rsKID] {
 		t.Fatal("RS256 key left the JWKS before its tokens expired")
 	}
-}
-
-// TestReplicasRace fires three replicas together many times and checks that
-// every due rotation happened exactly once.
-func TestReplicasRace(t *testing.T) {
-	ctx := context.Background()
-	store := &memStore{}
-	sealer := testSealer(t)
-	var reps []*fixture
-	for range 3 {
-		reps = append(reps, newFixture(t, store, sealer))
-	}
-	const rounds = 100
-	for i := range rounds {
-		now := t0.Add(time.Duration(i) * 6 * time.Second)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		errs := make([]error, len(reps))
-		for j, f := range reps {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[j] = f.rot.Reconcile(ctx, now)
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil && !errors.Is(err, ErrLostRace) {
-				t.Fatal(err)
-			}
-		}
-		// Losers reloaded; any replica that ran after the winner saw nothing
-		// to do. Run everyone once more: nothing may change.
-		for _, f := range reps {
-			if res, err := f.rot.Reconcile(ctx, now); err != nil || res.Changed {
-				t.Fatalf("round %d: second pass changed the set: %+v %v", i, res, err)
-			}
-		}
-		set := mustSet(t, store)
-		if c := countStates(set, ES256); c[storage.KeyActive] != 1 || c[storage.KeyNext] != 1 {
-			t.Fatalf("round %d: states %v", i, c)
-		}
-		for _, f := range reps {
-			if snap := f.ring.Snapshot(); snap == nil || snap.Version != set.Version {
-				t.Fatalf("round %d: replica not converged", i)
-			}
-			if !bytes.Equal(must(f.ring.JWKS()), must(reps[0].ring.JWKS())) {
-				t.Fatalf("round %d: replicas serve different JWKS", i)
-			}
-		}
-	}
-	promotions := 0
-	for _, e := range store.events {
-		if e.Action == "promote" {
-			promotions++
-		}
-	}
-	// Round 0 bootstraps; rounds 1..99 each rotate once.
-	if promotions != rounds-1 {
-		t.Fatalf("%d promotions over %d due rotations", promotions, rounds-1)
-	}
-}
-
-func must(b []byte, _ string, err error) []byte {
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // TestCrashDuringRotation fails every storage write after the n-th, for each

@@ -43,10 +43,11 @@ type Policy struct {
 	RetainFor time.Duration
 }
 
-// ParseSchedule parses a robfig/cron spec: five fields ("0 3 * * 1") or a
-// descriptor ("@every 720h", "@weekly").
+// ParseSchedule parses a robfig/cron standard spec: five fields
+// ("0 3 * * 1") or a descriptor ("@every 720h", "@weekly"). configs.Validate
+// checks keys.rotation against the same grammar.
 func ParseSchedule(spec string) (cron.Schedule, error) {
-	s, err := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor).Parse(spec)
+	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, fmt.Errorf("rotation schedule %q: %w", spec, err)
 	}

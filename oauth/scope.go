@@ -25,7 +25,7 @@ func parseScope(raw string) ([]string, error) {
 		if tok == "" {
 			continue
 		}
-		if !validScopeToken(tok) {
+		if !ValidScopeToken(tok) {
 			return nil, errInvalidScope("scope contains characters RFC 6749 does not allow")
 		}
 		if !contains(out, tok) {
@@ -36,16 +36,6 @@ func parseScope(raw string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func validScopeToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // userScopes need a resource owner; client_credentials may not ask for them.

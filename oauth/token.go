@@ -38,7 +38,7 @@ type TokenRequest struct {
 // the client, checks that it registered the grant and the scopes, and runs
 // the grant.
 //
-//   - password: see the Users section of DESIGN.md; unknown user, wrong
+//   - password: see docs/design.md "Users, passwords, throttling"; unknown user, wrong
 //     password, disabled and locked accounts all give the same invalid_grant.
 //     A refresh token is issued when the client also registered the
 //     refresh_token grant.

@@ -1,6 +1,11 @@
 // Package storage defines Sigil's persistent records, the sentinel errors every
 // backend returns, and the small interfaces each consumer depends on.
 //
+// Records are plain structs without wire tags: each backend owns its encoding
+// (storage/bolt/records.go, storage/mongo/records.go) and every output (CLI
+// --json, HTTP) has its own view type, so no field such as a sealed private
+// key or a hash reaches an output by accident. See docs/design.md.
+//
 // Backends live in subpackages named after their dependency (storage/bolt,
 // storage/mongo) and must pass storage/conformance. Consumers declare or use
 // the narrowest interface they need (KeySetStore for keys, UserStore and
@@ -41,47 +46,47 @@ var (
 // User is an end user who can log in with the password grant.
 type User struct {
 	// ID is the stable subject identifier (the `sub` claim). Never reused.
-	ID string `json:"id"`
+	ID string
 	// Username is unique (exact, case-sensitive match, like Django).
-	Username string `json:"username"`
-	Email    string `json:"email,omitempty"`
+	Username string
+	Email    string
 	// EmailVerified reports whether the email address is known to be the
 	// user's.
-	EmailVerified bool `json:"email_verified,omitempty"`
+	EmailVerified bool
 	// Name is the full display name.
-	Name       string `json:"name,omitempty"`
-	GivenName  string `json:"given_name,omitempty"`
-	FamilyName string `json:"family_name,omitempty"`
+	Name       string
+	GivenName  string
+	FamilyName string
 	// PasswordHash is a PHC string (argon2id), a bcrypt hash, or a Django
 	// pbkdf2_sha256 hash. Never logged.
-	PasswordHash string `json:"-"`
+	PasswordHash string
 	// PasswordChangedAt is when the password was last set by its owner or an
 	// operator (not by a transparent rehash). Refresh families older than it
 	// are dead.
-	PasswordChangedAt time.Time `json:"password_changed_at"`
-	Disabled          bool      `json:"disabled"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	PasswordChangedAt time.Time
+	Disabled          bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // Client is an OAuth 2.0 client registration.
 type Client struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	ID   string
+	Name string
 	// Public clients have no secret and authenticate with client_id only.
-	Public bool `json:"public"`
+	Public bool
 	// SecretHash is the SHA-256 of the client secret (empty for public
 	// clients). Secrets are high-entropy, so a fast hash is enough.
-	SecretHash []byte `json:"-"`
+	SecretHash []byte
 	// Grants lists the grant types the client may use (e.g. "password").
-	Grants []string `json:"grants"`
+	Grants []string
 	// Scopes lists the scopes the client may request.
-	Scopes []string `json:"scopes"`
+	Scopes []string
 	// Audiences are the `aud` values of access tokens minted for the client.
-	Audiences []string `json:"audiences,omitempty"`
+	Audiences []string
 	// TokenSigningAlg selects the signing algorithm; empty means the default.
-	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
-	CreatedAt       time.Time `json:"created_at"`
+	TokenSigningAlg string
+	CreatedAt       time.Time
 
 	// RedirectURIs are the registered redirect URIs of the authorization
 	// code grant, compared exactly.
@@ -98,7 +103,7 @@ type Client struct {
 // KeyState is the life-cycle state of a signing key.
 type KeyState string
 
-// Key states; see DESIGN.md "Keys and rotation".
+// Key states; see docs/design.md "Keys and rotation".
 const (
 	KeyNext    KeyState = "next"
 	KeyActive  KeyState = "active"
@@ -108,25 +113,25 @@ const (
 
 // Key is one signing key inside the key set.
 type Key struct {
-	KID   string   `json:"kid"`
-	Alg   string   `json:"alg"`
-	State KeyState `json:"state"`
+	KID   string
+	Alg   string
+	State KeyState
 	// PublicJWK is the JSON of the public JWK (never private parts).
-	PublicJWK []byte `json:"public_jwk"`
+	PublicJWK []byte
 	// SealedPrivate is the private key sealed under the KEK named by KEKID.
 	// Empty once the key is retired or revoked.
-	SealedPrivate []byte    `json:"sealed_private,omitempty"`
-	KEKID         string    `json:"kek_id,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
+	SealedPrivate []byte
+	KEKID         string
+	CreatedAt     time.Time
 	// PublishedAt is when the key first appeared in the key set (and thus in
 	// the JWKS of any replica that reloaded since).
-	PublishedAt time.Time `json:"published_at"`
-	ActivatedAt time.Time `json:"activated_at,omitzero"`
-	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	PublishedAt time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
 	// VerifyUntil is when a retired key leaves the JWKS.
-	VerifyUntil  time.Time `json:"verify_until,omitzero"`
-	RevokedAt    time.Time `json:"revoked_at,omitzero"`
-	RevokeReason string    `json:"revoke_reason,omitempty"`
+	VerifyUntil  time.Time
+	RevokedAt    time.Time
+	RevokeReason string
 }
 
 // KeySet is the single versioned record holding every signing key. It is
@@ -134,63 +139,63 @@ type Key struct {
 type KeySet struct {
 	// Version is 0 for a key set never stored; each successful swap stores
 	// Version+1.
-	Version int64 `json:"version"`
-	Keys    []Key `json:"keys"`
+	Version int64
+	Keys    []Key
 	// LastRotation is when the last scheduled promotion happened (the cron
 	// schedule is evaluated from it).
-	LastRotation time.Time `json:"last_rotation,omitzero"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	LastRotation time.Time
+	UpdatedAt    time.Time
 	// UpdatedBy names the replica or operator that made the last change.
-	UpdatedBy string `json:"updated_by,omitempty"`
+	UpdatedBy string
 }
 
 // KeyEvent is one audit-trail entry for a key transition.
 type KeyEvent struct {
 	// ID is unique and sorts in time order (set by the caller).
-	ID     string    `json:"id"`
-	Time   time.Time `json:"time"`
-	KID    string    `json:"kid"`
-	Alg    string    `json:"alg"`
-	Action string    `json:"action"`
-	From   KeyState  `json:"from,omitempty"`
-	To     KeyState  `json:"to,omitempty"`
+	ID     string
+	Time   time.Time
+	KID    string
+	Alg    string
+	Action string
+	From   KeyState
+	To     KeyState
 	// Actor is the replica id or operator that made the change.
-	Actor  string `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+	Actor  string
+	Reason string
 }
 
 // RefreshToken is one refresh token; only its hash is stored.
 type RefreshToken struct {
 	// ID is the base64url (no padding) SHA-256 of the token string.
-	ID       string    `json:"id"`
-	FamilyID string    `json:"family_id"`
-	ClientID string    `json:"client_id"`
-	UserID   string    `json:"user_id"`
-	Scopes   []string  `json:"scopes"`
-	IssuedAt time.Time `json:"issued_at"`
+	ID       string
+	FamilyID string
+	ClientID string
+	UserID   string
+	Scopes   []string
+	IssuedAt time.Time
 	// ExpiresAt is the earlier of the family's absolute expiry and the idle
 	// expiry of this token.
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 	// Used is set, once, by MarkRefreshTokenUsed.
-	Used   bool      `json:"used"`
-	UsedAt time.Time `json:"used_at,omitzero"`
+	Used   bool
+	UsedAt time.Time
 	// ChildID is the ID of the token issued in exchange for this one.
-	ChildID string `json:"child_id,omitempty"`
+	ChildID string
 }
 
 // RefreshFamily groups every refresh token descended from one login.
 type RefreshFamily struct {
-	ID       string   `json:"id"`
-	ClientID string   `json:"client_id"`
-	UserID   string   `json:"user_id"`
-	Scopes   []string `json:"scopes"`
+	ID       string
+	ClientID string
+	UserID   string
+	Scopes   []string
 	// AuthTime is when the user authenticated (the login).
-	AuthTime time.Time `json:"auth_time"`
+	AuthTime time.Time
 	// ExpiresAt is the absolute end of the family (login + refresh_ttl).
-	ExpiresAt    time.Time `json:"expires_at"`
-	Revoked      bool      `json:"revoked"`
-	RevokedAt    time.Time `json:"revoked_at,omitzero"`
-	RevokeReason string    `json:"revoke_reason,omitempty"`
+	ExpiresAt    time.Time
+	Revoked      bool
+	RevokedAt    time.Time
+	RevokeReason string
 
 	// SessionIDHash is the IDHash of the SSO session the family was issued
 	// in (nil for families from other grants); see FamilyRevoker.
@@ -200,11 +205,11 @@ type RefreshFamily struct {
 // LoginFailures counts recent failed logins for one account key.
 type LoginFailures struct {
 	// Key identifies the account (for example the username).
-	Key         string    `json:"key"`
-	Count       int       `json:"count"`
-	LastFailure time.Time `json:"last_failure"`
+	Key         string
+	Count       int
+	LastFailure time.Time
 	// ExpiresAt is when the counter is forgotten.
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 }
 
 // UserStore manages users.

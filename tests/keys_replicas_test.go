@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,9 +13,9 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
-	"github.com/sigilauth/sigil/storage/mongo"
+	"github.com/sigilauth/sigil/storage/backend"
 	"github.com/sigilauth/sigil/storage/mongo/mongotest"
 )
 
@@ -25,141 +24,45 @@ import (
 // separate MongoDB connections to one database.
 func replicaStores(t *testing.T, b Backend, n int) ([]storage.Store, storage.Store) {
 	t.Helper()
-	switch b {
-	case Bolt:
-		s, err := bolt.Open(filepath.Join(t.TempDir(), "sigil.db"), bolt.Options{})
+	opts := backend.Options{Backend: string(b), BoltPath: filepath.Join(t.TempDir(), "sigil.db")}
+	if b != Bolt {
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		opts.MongoURI, opts.MongoDatabase = mongotest.URI(t), "sigil_replicas_"+hex.EncodeToString(rnd[:])
+		t.Cleanup(func() { dropMongoDB(opts.MongoURI, opts.MongoDatabase) })
+	}
+	open := func() storage.Store {
+		s, err := backend.Open(context.Background(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
-		out := make([]storage.Store, n)
-		for i := range out {
-			out[i] = s
-		}
-		return out, s
-	default:
-		uri := mongotest.URI(t)
-		var rnd [6]byte
-		_, _ = rand.Read(rnd[:])
-		db := "sigil_replicas_" + hex.EncodeToString(rnd[:])
-		t.Cleanup(func() { dropMongoDB(uri, db) })
-		out := make([]storage.Store, n)
-		for i := range out {
-			s, err := mongo.Open(context.Background(), uri, db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			out[i] = s
-		}
-		return out, out[0]
+		return s
 	}
+	out := make([]storage.Store, n)
+	for i := range out {
+		if b == Bolt && i > 0 {
+			out[i] = out[0]
+		} else {
+			out[i] = open()
+		}
+	}
+	return out, out[0]
 }
 
 // TestReplicasRotateExactlyOnce runs three rotators on one store, fires
 // them together at 100 successive due times, and checks that each due
-// rotation happened exactly once and that all replicas serve one JWKS.
+// rotation happened exactly once and that all replicas serve one JWKS
+// (keystest.ReplicaRace, which the keys unit tests run in memory).
 func TestReplicasRotateExactlyOnce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b Backend) {
 		t.Parallel()
-		ctx := context.Background()
 		stores, shared := replicaStores(t, b, 3)
-		kek := make([]byte, keys.KEKSize)
-		_, _ = rand.Read(kek)
-		sched, err := keys.ParseSchedule("@every 6s")
-		if err != nil {
-			t.Fatal(err)
+		ks := make([]keys.KeySetStore, len(stores))
+		for i, s := range stores {
+			ks[i] = s
 		}
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		type replica struct {
-			rot  *keys.Rotator
-			ring *keys.KeyRing
-		}
-		var reps []replica
-		for i, st := range stores {
-			sealer, _ := keys.NewSealer(kek)
-			ring := keys.NewKeyRing(sealer, []string{keys.ES256})
-			rot, err := keys.NewRotator(st, sealer, ring, keys.Policy{
-				Algorithms: []string{keys.ES256}, Schedule: sched,
-				Prepublish: 3 * time.Second, RetainFor: 10 * time.Second,
-			}, keys.WithActor("replica-"+string(rune('a'+i))), keys.WithLogger(quiet))
-			if err != nil {
-				t.Fatal(err)
-			}
-			reps = append(reps, replica{rot, ring})
-		}
-		t0 := time.Date(2026, 5, 4, 3, 0, 0, 0, time.UTC)
-		const rounds = 100
-		for i := range rounds {
-			now := t0.Add(time.Duration(i) * 6 * time.Second)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			errs := make([]error, len(reps))
-			for j, r := range reps {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					_, errs[j] = r.rot.Reconcile(ctx, now)
-				}()
-			}
-			close(start)
-			wg.Wait()
-			wins := 0
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					wins++
-				case !errors.Is(err, keys.ErrLostRace):
-					t.Fatalf("round %d: %v", i, err)
-				}
-			}
-			if wins == 0 {
-				t.Fatalf("round %d: every replica lost", i)
-			}
-			// Every replica now sees the committed set: another pass changes
-			// nothing, and all serve identical JWKS bytes.
-			var first []byte
-			for j, r := range reps {
-				if res, err := r.rot.Reconcile(ctx, now); err != nil || res.Changed {
-					t.Fatalf("round %d replica %d: second pass %+v %v", i, j, res, err)
-				}
-				body, _, err := r.ring.JWKS()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if j == 0 {
-					first = body
-				} else if !bytes.Equal(body, first) {
-					t.Fatalf("round %d: replicas serve different JWKS", i)
-				}
-			}
-		}
-		evs, err := shared.ListKeyEvents(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		promotions := map[string]int{}
-		for _, e := range evs {
-			if e.Action == "promote" {
-				promotions[e.Time.UTC().Format(time.RFC3339)]++
-			}
-		}
-		if len(promotions) != rounds-1 {
-			t.Fatalf("%d distinct promotion times over %d due rotations", len(promotions), rounds-1)
-		}
-		for at, n := range promotions {
-			if n != 1 {
-				t.Fatalf("%d promotions at %s", n, at)
-			}
-		}
-		set, err := shared.GetKeySet(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if set.Version != rounds {
-			t.Fatalf("key set version %d after %d rounds, want one commit per round", set.Version, rounds)
-		}
+		keystest.ReplicaRace(t, shared, 100, ks...)
 	})
 }
 

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,9 +18,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sigilauth/sigil/keys"
-	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
-	sigilmongo "github.com/sigilauth/sigil/storage/mongo"
 )
 
 // privateForms returns the encodings in which a private key could leak:
@@ -64,7 +60,6 @@ func TestNoPrivateKeyInTheClear(t *testing.T) {
 		srv := e.Start()
 		srv.Stop(t)
 
-		var store storage.Store
 		var raw []byte
 		switch b {
 		case Bolt:
@@ -73,11 +68,6 @@ func TestNoPrivateKeyInTheClear(t *testing.T) {
 			if raw, err = os.ReadFile(path); err != nil {
 				t.Fatal(err)
 			}
-			s, err := bolt.Open(filepath.Clean(path), bolt.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			store = s
 		case Mongo:
 			uri, db := e.values["storage.mongo_uri"], e.values["storage.mongo_database"]
 			c, err := mongo.Connect(options.Client().ApplyURI(uri))
@@ -92,11 +82,10 @@ func TestNoPrivateKeyInTheClear(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw = doc
-			s, err := sigilmongo.Open(ctx, uri, db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			store = s
+		}
+		store, err := e.OpenStore(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
 		defer store.Close()
 

@@ -15,8 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
-	"github.com/sigilauth/sigil/storage/mongo"
+	"github.com/sigilauth/sigil/storage/backend"
 )
 
 // Clients and users every token-service test starts with.
@@ -82,21 +81,27 @@ func (e *oauthEnv) offline(t *testing.T, fn func()) {
 // be stopped.
 func (e *oauthEnv) store(t *testing.T) storage.Store {
 	t.Helper()
-	var s storage.Store
-	var err error
-	switch e.Backend {
-	case Bolt:
-		s, err = bolt.Open(e.values["storage.bolt_path"], bolt.Options{LockTimeout: 5 * time.Second})
-	case Mongo:
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s, err = mongo.Open(ctx, e.values["storage.mongo_uri"], e.values["storage.mongo_database"])
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := e.OpenStore(ctx)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// OpenStore opens the deployment's storage directly, through the opener the
+// CLI uses. For bolt the server must be stopped (it waits up to 5 s for the
+// file lock). The caller closes the store.
+func (e *Env) OpenStore(ctx context.Context) (storage.Store, error) {
+	return backend.Open(ctx, backend.Options{
+		Backend:         string(e.Backend),
+		BoltPath:        e.values["storage.bolt_path"],
+		BoltLockTimeout: 5 * time.Second,
+		MongoURI:        e.values["storage.mongo_uri"],
+		MongoDatabase:   e.values["storage.mongo_database"],
+	})
 }
 
 // response is a decoded HTTP answer.

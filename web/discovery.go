@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/sigilauth/sigil/oauth"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -52,7 +54,7 @@ func discoveryDocument(issuer string, algs []string) ([]byte, error) {
 		RevocationEndpoint:    issuer + PathRevoke,
 		IntrospectionEndpoint: issuer + PathIntrospect,
 		UserinfoEndpoint:      issuer + PathUserinfo,
-		GrantTypesSupported:   []string{"password", "refresh_token", "client_credentials"},
+		GrantTypesSupported:   oauth.Grants(),
 		// No authorization endpoint yet; OIDC Discovery requires the field,
 		// and "token" flows are not offered, so only the code type is
 		// reserved for the coming authorization-code + PKCE work.
@@ -63,7 +65,7 @@ func discoveryDocument(issuer string, algs []string) ([]byte, error) {
 		TokenEndpointAuthMethods:         []string{"client_secret_basic", "client_secret_post", "none"},
 		RevocationEndpointAuthMethods:    []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
-		ScopesSupported:                  []string{"openid", "profile", "email", "offline_access"},
+		ScopesSupported:                  oauth.UserScopes(),
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "name", "given_name",
 			"family_name", "preferred_username", "email", "email_verified"},
 	}

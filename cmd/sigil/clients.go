@@ -15,11 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/storage"
 )
-
-// Grant types a client may be allowed.
-var knownGrants = []string{"password", "refresh_token", "client_credentials"}
 
 // minSecretLen is the shortest client secret accepted on stdin: secrets are
 // stored as a fast SHA-256, so they must be high-entropy.
@@ -134,7 +132,7 @@ Grants: password, refresh_token, client_credentials.`,
 	f := cmd.Flags()
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret (at least 32 characters) from the first line of stdin")
 	f.BoolVar(&public, "public", false, "a public client: no secret, authenticates with its id only")
-	f.StringArrayVar(&grants, "grants", nil, "grant types the client may use, comma-separated or repeated: "+strings.Join(knownGrants, ", "))
+	f.StringArrayVar(&grants, "grants", nil, "grant types the client may use, comma-separated or repeated: "+strings.Join(oauth.Grants(), ", "))
 	f.StringArrayVar(&scopes, "scopes", nil, "scopes the client may request, comma-separated or repeated")
 	f.StringArrayVar(&audiences, "audience", nil, "aud value of its access tokens (repeatable)")
 	f.StringVar(&name, "name", "", "display name")
@@ -143,26 +141,8 @@ Grants: password, refresh_token, client_credentials.`,
 }
 
 func newClientsListCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list [--json]",
-		Short: "List clients (never their secret hashes)",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				clients, err := s.ListClients(cmd.Context())
-				if err != nil {
-					return failure(fmt.Errorf("list clients: %w", err))
-				}
-				if asJSON {
-					return failure(writeJSON(a, clientsView(clients)))
-				}
-				return failure(writeClientsTable(a, clients))
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	return cmd
+	return newListCmd(a, "List clients (never their secret hashes)", "clients",
+		storage.Store.ListClients, clientsView, writeClientsTable)
 }
 
 func newClientsDeleteCmd(a *app) *cobra.Command {
@@ -186,76 +166,16 @@ func newClientsDeleteCmd(a *app) *cobra.Command {
 	}
 }
 
-// validClient checks everything about c that needs no storage.
+// validClient checks everything about c that needs no storage: the flags
+// the CLI requires, then the record rules shared with the rest of Sigil.
 func validClient(c storage.Client) error {
-	if err := validClientID(c.ID); err != nil {
-		return err
-	}
 	if len(c.Grants) == 0 {
-		return usagef("--grants is required (one or more of %s)", strings.Join(knownGrants, ", "))
-	}
-	for _, g := range c.Grants {
-		if !slices.Contains(knownGrants, g) {
-			return usagef("unknown grant %q (want %s)", g, strings.Join(knownGrants, ", "))
-		}
-	}
-	if c.Public && slices.Contains(c.Grants, "client_credentials") {
-		return usagef("a public client may not use the client_credentials grant")
+		return usagef("--grants is required (one or more of %s)", strings.Join(oauth.Grants(), ", "))
 	}
 	if len(c.Scopes) == 0 {
 		return usagef("--scopes is required (one or more scope names)")
 	}
-	for _, s := range c.Scopes {
-		if !validScopeToken(s) {
-			return usagef("invalid scope %q (RFC 6749: no spaces, quotes or backslashes)", s)
-		}
-	}
-	for _, aud := range c.Audiences {
-		if strings.TrimSpace(aud) == "" || strings.ContainsFunc(aud, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
-			return usagef("invalid audience %q", aud)
-		}
-	}
-	switch c.TokenSigningAlg {
-	case "", "ES256", "RS256":
-	default:
-		return usagef("unsupported --signing-alg %q (want ES256 or RS256)", c.TokenSigningAlg)
-	}
-	if err := validDisplayName(c.Name); err != nil {
-		return err
-	}
-	return nil
-}
-
-// validClientID accepts 1 to 255 printable ASCII characters other than space
-// (RFC 6749 VSCHAR) and ':' (which client_secret_basic uses as separator).
-func validClientID(id string) error {
-	if id == "" {
-		return usagef("empty client id")
-	}
-	if len(id) > 255 {
-		return usagef("client id longer than 255 characters")
-	}
-	for _, r := range id {
-		if r <= 0x20 || r >= 0x7f || r == ':' {
-			return usagef("client id %q may contain only printable ASCII characters other than space and ':'", id)
-		}
-	}
-	return nil
-}
-
-// validScopeToken reports whether s is an RFC 6749 scope-token:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
-			return false
-		}
-	}
-	return true
+	return usageError(oauth.ValidateClient(c))
 }
 
 // newClientSecret returns 32 random bytes, base64url without padding.

@@ -115,10 +115,7 @@ func listEvents(ctx context.Context, store interface {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if evs == nil {
-			evs = []storage.KeyEvent{}
-		}
-		return enc.Encode(evs)
+		return enc.Encode(eventsView(evs))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tACTION\tKID\tALG\tFROM\tTO\tACTOR\tREASON")
@@ -127,6 +124,30 @@ func listEvents(ctx context.Context, store interface {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.KID, e.Alg, from, to, e.Actor, e.Reason)
 	}
 	return tw.Flush()
+}
+
+// eventView is one audit event as `keys events --json` prints it. The
+// storage record has no wire form of its own.
+type eventView struct {
+	ID     string           `json:"id"`
+	Time   time.Time        `json:"time"`
+	KID    string           `json:"kid"`
+	Alg    string           `json:"alg"`
+	Action string           `json:"action"`
+	From   storage.KeyState `json:"from,omitempty"`
+	To     storage.KeyState `json:"to,omitempty"`
+	Actor  string           `json:"actor"`
+	Reason string           `json:"reason,omitempty"`
+}
+
+// eventsView converts the audit trail for JSON output: never null.
+func eventsView(evs []storage.KeyEvent) []eventView {
+	out := make([]eventView, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, eventView{ID: e.ID, Time: e.Time, KID: e.KID, Alg: e.Alg, Action: e.Action,
+			From: e.From, To: e.To, Actor: e.Actor, Reason: e.Reason})
+	}
+	return out
 }
 
 // transition renders an event's states: "-" for a key that did not exist
@@ -146,8 +167,7 @@ func printResult(w io.Writer, res keys.Result) {
 	}
 }
 
-func init() { registerCommand(newKeysCmd) }
-
+// newKeysCmd is the `keys` group; each verb has its own constructor below.
 func newKeysCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
@@ -157,6 +177,17 @@ the mongo backend every replica picks up a change within
 keys.reconcile_interval; the bolt backend is locked by a running server, so
 stop it first.`,
 	}
+	cmd.AddCommand(
+		newKeysListCmd(a),
+		newKeysRotateCmd(a),
+		newKeysRevokeCmd(a),
+		newKeysEventsCmd(a),
+		newKeysRewrapCmd(a),
+	)
+	return cmd
+}
+
+func newKeysListCmd(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:   "list",
@@ -172,7 +203,10 @@ stop it first.`,
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	return list
+}
 
+func newKeysRotateCmd(a *app) *cobra.Command {
 	var now bool
 	var rotReason string
 	rotate := &cobra.Command{
@@ -207,7 +241,10 @@ will reject new tokens until they refetch.`,
 	}
 	rotate.Flags().BoolVar(&now, "now", false, "promote at once, even if caches may not have the next key (emergency)")
 	rotate.Flags().StringVar(&rotReason, "reason", "", "why, for the audit trail")
+	return rotate
+}
 
+func newKeysRevokeCmd(a *app) *cobra.Command {
 	var revReason string
 	revoke := &cobra.Command{
 		Use:   "revoke --reason TEXT [--] KID",
@@ -239,7 +276,10 @@ put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
 		},
 	}
 	revoke.Flags().StringVar(&revReason, "reason", "", "why the key is revoked (required)")
+	return revoke
+}
 
+func newKeysEventsCmd(a *app) *cobra.Command {
 	var eventsJSON bool
 	events := &cobra.Command{
 		Use:   "events",
@@ -255,7 +295,10 @@ put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
 		},
 	}
 	events.Flags().BoolVar(&eventsJSON, "json", false, "print JSON")
+	return events
+}
 
+func newKeysRewrapCmd(a *app) *cobra.Command {
 	var newKeyFile string
 	rewrap := &cobra.Command{
 		Use:   "rewrap --new-key-file FILE",
@@ -288,9 +331,7 @@ keys.encryption_key_file (or SIGIL_KEY_ENCRYPTION_KEY) set to the new key.`,
 		},
 	}
 	rewrap.Flags().StringVar(&newKeyFile, "new-key-file", "", "file holding the new key-encryption key")
-
-	cmd.AddCommand(list, rotate, revoke, events, rewrap)
-	return cmd
+	return rewrap
 }
 
 // withKeyRotator opens storage and the key-encryption key and runs fn with a

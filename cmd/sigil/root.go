@@ -60,19 +60,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return exitUsage
 }
 
-// extraCommands holds constructors of top-level commands defined in other
-// files of this package (keys, verify, import, ...), added by
-// registerCommand from their init functions.
-var extraCommands []func(a *app) *cobra.Command
-
-// registerCommand adds a top-level command to every root command built
-// afterwards. Call it from an init function; it is not safe for concurrent
-// use.
-func registerCommand(newCmd func(a *app) *cobra.Command) {
-	extraCommands = append(extraCommands, newCmd)
-}
-
-// newRootCmd builds the sigil command tree around a.
+// newRootCmd builds the sigil command tree around a. Every top-level
+// command is listed here.
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sigil",
@@ -101,10 +90,9 @@ unreachable), 2 on bad input.`,
 		newServeCmd(a),
 		newUsersCmd(a),
 		newClientsCmd(a),
+		newKeysCmd(a),
+		newVerifyCmd(a),
 	)
-	for _, newCmd := range extraCommands {
-		root.AddCommand(newCmd(a))
-	}
 	return root
 }
 

@@ -48,7 +48,10 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	logger.Info("storage opened", storageLogAttrs(cfg.Storage)...)
 
-	runErr := runServer(ctx, cfg, store, logger, a.getenv)
+	srv, runErr := newServer(ctx, cfg, store, logger, a.getenv)
+	if runErr == nil {
+		runErr = srv.run(ctx)
+	}
 
 	closeErr := store.Close()
 	if closeErr != nil {

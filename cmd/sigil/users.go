@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
-	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
 )
@@ -48,24 +44,7 @@ as an argon2id hash.`,
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			username := args[0]
-			if err := validUsername(username); err != nil {
-				return err
-			}
-			if err := validEmail(email); err != nil {
-				return err
-			}
-			if err := validDisplayName(name); err != nil {
-				return err
-			}
-			pw, err := a.readNewPassword(passwordStdin)
-			if err != nil {
-				return err
-			}
-			hash, err := password.Hash(pw, password.DefaultParams)
-			if err != nil {
-				return failure(fmt.Errorf("hash password: %w", err))
-			}
-			id, err := newUserID()
+			id, err := oauth.NewUserID()
 			if err != nil {
 				return failure(err)
 			}
@@ -75,10 +54,20 @@ as an argon2id hash.`,
 				Username:          username,
 				Email:             email,
 				Name:              name,
-				PasswordHash:      hash,
 				PasswordChangedAt: now,
 				CreatedAt:         now,
 				UpdatedAt:         now,
+			}
+			if err := oauth.ValidateUser(u); err != nil {
+				return usageError(err)
+			}
+			pw, err := a.readNewPassword(passwordStdin)
+			if err != nil {
+				return err
+			}
+			u.PasswordHash, err = password.Hash(pw, password.DefaultParams)
+			if err != nil {
+				return failure(fmt.Errorf("hash password: %w", err))
 			}
 			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
 				if err := s.CreateUser(cmd.Context(), u); err != nil {
@@ -99,21 +88,30 @@ as an argon2id hash.`,
 }
 
 func newUsersListCmd(a *app) *cobra.Command {
+	return newListCmd(a, "List users (never their password hashes)", "users",
+		storage.Store.ListUsers, usersView, writeUsersTable)
+}
+
+// newListCmd builds a `list [--json]` verb over the records list reads: a
+// table by default, the JSON array of view with --json. what names the
+// records in errors.
+func newListCmd[T, V any](a *app, short, what string, list func(storage.Store, context.Context) ([]T, error),
+	view func([]T) []V, table func(*app, []T) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
-		Short: "List users (never their password hashes)",
+		Short: short,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				users, err := s.ListUsers(cmd.Context())
+				records, err := list(s, cmd.Context())
 				if err != nil {
-					return failure(fmt.Errorf("list users: %w", err))
+					return failure(fmt.Errorf("list %s: %w", what, err))
 				}
 				if asJSON {
-					return failure(writeJSON(a, usersView(users)))
+					return failure(writeJSON(a, view(records)))
 				}
-				return failure(writeUsersTable(a, users))
+				return failure(table(a, records))
 			})
 		},
 	}
@@ -199,58 +197,6 @@ func userByName(ctx context.Context, s storage.Store, username string) (storage.
 		return storage.User{}, failure(fmt.Errorf("look up user %q: %w", username, err))
 	}
 	return u, nil
-}
-
-// newUserID returns a random (version 4) UUID.
-func newUserID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate user id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-}
-
-// validUsername accepts 1 to 150 characters of valid UTF-8 without spaces or
-// control characters (Django usernames fit).
-func validUsername(s string) error {
-	switch {
-	case s == "":
-		return usagef("empty user name")
-	case !utf8.ValidString(s):
-		return usagef("user name is not valid UTF-8")
-	case utf8.RuneCountInString(s) > 150:
-		return usagef("user name longer than 150 characters")
-	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		return usagef("user name %q contains spaces or control characters", s)
-	}
-	return nil
-}
-
-// validEmail accepts "" or a bare address such as alice@example.com.
-func validEmail(s string) error {
-	if s == "" {
-		return nil
-	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || addr.Name != "" {
-		return usagef("invalid email address %q", s)
-	}
-	return nil
-}
-
-// validDisplayName rejects control characters and overlong names.
-func validDisplayName(s string) error {
-	switch {
-	case !utf8.ValidString(s):
-		return usagef("name is not valid UTF-8")
-	case utf8.RuneCountInString(s) > 256:
-		return usagef("name longer than 256 characters")
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return usagef("name contains control characters")
-	}
-	return nil
 }
 
 // userView is the JSON form of a user in listings: never the password hash.

@@ -16,8 +16,6 @@ import (
 	"github.com/sigilauth/sigil/oauth/verify"
 )
 
-func init() { registerCommand(newVerifyCmd) }
-
 // newVerifyCmd builds `sigil verify`: it verifies an access token the way a
 // resource server using oauth/verify would (discovery, JWKS, every rule of
 // Verify), prints its header and claims, and says whether it is valid.

@@ -18,7 +18,6 @@ package userimport
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -29,8 +28,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -312,7 +311,11 @@ func parseCSV(data []byte, now time.Time) ([]Row, []RowError, error) {
 		id := strings.TrimSpace(get("id"))
 		generated := false
 		if _, hasID := col["id"]; !hasID {
-			id, generated = newID(), true
+			var err error
+			if id, err = oauth.NewUserID(); err != nil {
+				return nil, nil, err
+			}
+			generated = true
 		} else if id == "" {
 			bad = append(bad, RowError{line, "empty id"})
 			continue
@@ -346,37 +349,19 @@ func truncate(s string) string {
 	return s
 }
 
-// newID returns a random (version 4) UUID, the form `sigil users add` uses.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 // buildUser validates one record; msg is "" when it is usable.
 func buildUser(id, username, hash, email, first, last string, active bool, joined string, now time.Time) (storage.User, string) {
 	username = strings.TrimSpace(username)
-	switch {
-	case username == "":
-		return storage.User{}, "empty username"
-	case !utf8.ValidString(username):
-		return storage.User{}, "username is not valid UTF-8"
-	case utf8.RuneCountInString(username) > 150:
-		return storage.User{}, "username longer than 150 characters"
-	case strings.ContainsFunc(username, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		return storage.User{}, fmt.Sprintf("username %q contains spaces or control characters", truncate(username))
-	case !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl):
-		return storage.User{}, "id contains invalid characters"
+	if err := oauth.ValidateUsername(username); err != nil {
+		return storage.User{}, err.Error()
+	}
+	if err := oauth.ValidateUserID(id); err != nil {
+		return storage.User{}, err.Error()
 	}
 	if msg := checkHash(hash); msg != "" {
 		return storage.User{}, fmt.Sprintf("user %q: %s", username, msg)
 	}
 	email = strings.TrimSpace(email)
-	if email != "" && (!utf8.ValidString(email) || !strings.Contains(email, "@") || strings.ContainsFunc(email, unicode.IsSpace)) {
-		return storage.User{}, fmt.Sprintf("user %q: email %q is not an address", username, truncate(email))
-	}
 	created := now
 	if joined = strings.TrimSpace(joined); joined != "" {
 		t, ok := parseTime(joined)
@@ -386,7 +371,7 @@ func buildUser(id, username, hash, email, first, last string, active bool, joine
 		created = t
 	}
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
-	return storage.User{
+	u := storage.User{
 		ID:                id,
 		Username:          username,
 		Email:             email,
@@ -398,7 +383,13 @@ func buildUser(id, username, hash, email, first, last string, active bool, joine
 		Disabled:          !active,
 		CreatedAt:         created.UTC(),
 		UpdatedAt:         now,
-	}, ""
+	}
+	// The shared record rules: the same email and name checks as
+	// `sigil users add`.
+	if err := oauth.ValidateUser(u); err != nil {
+		return storage.User{}, fmt.Sprintf("user %q: %s", username, err)
+	}
+	return u, ""
 }
 
 // parseTime accepts what dumpdata and database exports write: RFC 3339

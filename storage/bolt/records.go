@@ -8,11 +8,12 @@ import (
 	"github.com/sigilauth/sigil/storage"
 )
 
-// The record types below are the on-disk encoding. They are separate from the
-// storage types on purpose: storage.User.PasswordHash and
-// storage.Client.SecretHash are tagged json:"-" to keep them out of API and
-// CLI output, but must be persisted here. Field names are part of the file
-// format; rename only with a schema version bump.
+// The record types below are the versioned on-disk format of the bolt file
+// (schemaVersion in bolt.go). They mirror the storage records on purpose:
+// storage types carry no wire tags and are never encoded directly, so the
+// file format changes only here, never as a side effect of a change to a
+// domain record or to CLI output. Field names are part of the file format;
+// rename only with a schema version bump.
 
 type userRecord struct {
 	ID                string    `json:"id"`

@@ -7,10 +7,9 @@ import (
 	"github.com/sigilauth/sigil/storage"
 )
 
-// The BSON documents below are the on-disk format. They are separate from the
-// storage records because those carry json tags that hide secrets (password
-// and client-secret hashes) from CLI output, while the database must keep
-// them. Optional times are pointers so that a zero time is not stored at all
+// The BSON documents below are the on-disk format. They mirror the storage
+// records on purpose: storage types carry no wire tags and are never encoded
+// directly, so the stored form changes only here. Optional times are pointers so that a zero time is not stored at all
 // and comes back as the zero time.
 
 // userDoc is a document of the users collection.

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/storage"
+	"github.com/sigilauth/sigil/web"
+)
+
+// purgeInterval is how often a replica deletes expired records. Every
+// replica purges; deletes are idempotent.
+const purgeInterval = 10 * time.Minute
+
+// shutdownTimeout bounds the graceful drain of in-flight requests.
+const shutdownTimeout = 15 * time.Second
+
+// server is one Sigil replica assembled from its parts: the key ring and
+// rotator over storage, the token service and the HTTP handler. newServer
+// builds it without opening a port, so tests drive handler with httptest;
+// run serves it on cfg.Listen.
+type server struct {
+	cfg    configs.Config
+	store  storage.Store
+	logger *slog.Logger
+
+	ring    *keys.KeyRing
+	rotator *keys.Rotator
+	// handler is the whole HTTP surface (web.Server).
+	handler http.Handler
+}
+
+// newServer (getenv reads SIGIL_KEY_ENCRYPTION_KEY) loads the key-encryption
+// key, builds the key ring and rotator and reconciles once (bootstrapping
+// keys on an empty store), then builds the token service and the HTTP
+// handler. It starts no goroutine and opens no port; the caller still owns
+// store.
+func newServer(ctx context.Context, cfg configs.Config, store storage.Store, logger *slog.Logger, getenv func(string) string) (*server, error) {
+	if cfg.Keys.Prepublish < cfg.JWKS.MaxAge+cfg.Keys.ReconcileInterval {
+		logger.Warn("keys.prepublish is shorter than jwks.max_age + keys.reconcile_interval: with several replicas, one may promote a key before another has published it",
+			"prepublish", cfg.Keys.Prepublish, "max_age", cfg.JWKS.MaxAge, "reconcile_interval", cfg.Keys.ReconcileInterval)
+	}
+	sealer, err := loadSealer(cfg, getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	rot, ring, err := newRotator(cfg, store, sealer, logger)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rot.Reconcile(ctx, time.Now()); err != nil && !errors.Is(err, keys.ErrLostRace) {
+		return nil, fmt.Errorf("initial key reconcile: %w", err)
+	}
+	oauthDeps, err := newOAuthService(ctx, cfg, store, ring, logger)
+	if err != nil {
+		return nil, err
+	}
+	trusted, err := web.ParsePrefixes(cfg.Security.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("security.trusted_proxies: %w", err)
+	}
+	handler, err := web.New(web.Config{
+		Issuer:         cfg.Issuer,
+		JWKSMaxAge:     cfg.JWKS.MaxAge,
+		TrustedProxies: trusted,
+		Ready:          store.Ping,
+		Logger:         logger,
+	}, ring, oauthDeps)
+	if err != nil {
+		return nil, err
+	}
+	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler}, nil
+}
+
+// run starts the reconcile scheduler and the purge loop and serves HTTP on
+// cfg.Listen until ctx is done, then drains in-flight requests (at most
+// shutdownTimeout) and stops the background work.
+func (s *server) run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	sched := keys.NewScheduler(s.rotator, s.cfg.Keys.ReconcileInterval, time.Now, s.logger)
+	go func() { _ = sched.Run(bg) }()
+	go purgeLoop(bg, s.store, s.logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// purgeLoop deletes expired records every purgeInterval until ctx is done.
+func purgeLoop(ctx context.Context, store storage.Purger, logger *slog.Logger) {
+	t := time.NewTicker(purgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := store.Purge(ctx, time.Now())
+			if err != nil {
+				logger.Warn("purge expired records", "err", err)
+				continue
+			}
+			logger.Debug("purged expired records", "refresh_tokens", st.RefreshTokens, "families", st.Families,
+				"denied_tokens", st.DeniedTokens, "login_failures", st.LoginFailures)
+		}
+	}
+}
+
+// envKEK names the environment variable holding the base64 key-encryption
+// key.
+const envKEK = "SIGIL_KEY_ENCRYPTION_KEY"
+
+// defaultKEKPath is where the bolt backend keeps its generated KEK: beside
+// the data file.
+func defaultKEKPath(cfg configs.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Storage.BoltPath), "key-encryption-key")
+}
+
+// loadSealer finds the key-encryption key: SIGIL_KEY_ENCRYPTION_KEY, else
+// keys.encryption_key_file, else (bolt only) the file beside the data file,
+// generated when create is set and it does not exist. The mongo backend
+// refuses to run without an explicit KEK: a generated one on one replica's
+// disk would lock the others out.
+func loadSealer(cfg configs.Config, getenv func(string) string, create bool) (*keys.Sealer, error) {
+	var kek []byte
+	var err error
+	switch {
+	case getenv(envKEK) != "":
+		kek, err = keys.DecodeKEK(getenv(envKEK))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", envKEK, err)
+		}
+	case cfg.Keys.EncryptionKeyFile != "":
+		kek, err = keys.ReadKEKFile(cfg.Keys.EncryptionKeyFile)
+	case cfg.Storage.Backend == "bolt":
+		path := defaultKEKPath(cfg)
+		kek, err = keys.ReadKEKFile(path)
+		if errors.Is(err, os.ErrNotExist) && create {
+			kek, err = keys.GenerateKEKFile(path)
+		}
+	default:
+		return nil, fmt.Errorf("storage.backend %s needs a key-encryption key: set %s (base64 of 32 bytes) or keys.encryption_key_file", cfg.Storage.Backend, envKEK)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewSealer(kek)
+}
+
+// rotationPolicy derives the key policy from the configuration.
+func rotationPolicy(cfg configs.Config) (keys.Policy, error) {
+	sched, err := keys.ParseSchedule(cfg.Keys.Rotation)
+	if err != nil {
+		return keys.Policy{}, err
+	}
+	longest := max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL)
+	return keys.Policy{
+		Algorithms: cfg.Keys.Algorithms,
+		RSABits:    cfg.Keys.RSABits,
+		Schedule:   sched,
+		Prepublish: cfg.Keys.Prepublish,
+		RetainFor:  longest + cfg.Keys.ClockLeeway,
+	}, nil
+}
+
+// newRotator builds the key ring and the rotator over store.
+func newRotator(cfg configs.Config, store storage.KeySetStore, sealer *keys.Sealer, logger *slog.Logger, opts ...keys.RotatorOption) (*keys.Rotator, *keys.KeyRing, error) {
+	pol, err := rotationPolicy(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ring := keys.NewKeyRing(sealer, cfg.Keys.Algorithms)
+	rot, err := keys.NewRotator(store, sealer, ring, pol, append([]keys.RotatorOption{keys.WithLogger(logger)}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rot, ring, nil
+}
