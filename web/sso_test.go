@@ -349,8 +349,8 @@ func TestCSRF(t *testing.T) {
 					t.Fatalf("%s called %d times despite a bad csrf token", tc.service, calls)
 				}
 				checkPageHeaders(t, rec, wantCSP)
-				if len(rec.Result().Cookies()) != 0 && victim.cookies["__Host-sigil_session"] != nil {
-					t.Fatal("a session cookie was set")
+				for _, c := range rec.Result().Cookies() {
+					t.Fatalf("a refused form set cookie %s", c.Name)
 				}
 				if !strings.Contains(rec.Body.String(), "reload the page") {
 					t.Fatalf("403 page lacks its message: %s", rec.Body)
@@ -997,5 +997,56 @@ func TestFormPostOrigin(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoginSubmitFlowErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantLoc    string
+		wantBody   string
+	}{
+		{"request became invalid: error page", &oauth.AuthorizeError{Code: "invalid_request", Description: "client was removed", Status: 400}, 400, "", "client was removed"},
+		{"redirectable error", &oauth.AuthorizeError{Code: "access_denied", Redirect: true, Status: 400, Response: &oauth.AuthorizationResponse{
+			RedirectURI: "https://app.example.org/cb", ResponseMode: "query", Params: url.Values{"error": {"access_denied"}}}}, 302, "https://app.example.org/cb?error=access_denied", ""},
+		{"unexpected failure", errors.New("db gone: secret-detail"), 500, "", "Something went wrong on our side"},
+		{"misconfigured server", &oauth.Error{Code: oauth.CodeServerError, Status: 500, Reason: oauth.ReasonMisconfigured}, 500, "", "Sign-in is not available right now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSSO{login: func(oauth.AuthorizeParams, oauth.LoginInput) (*oauth.LoginResult, error) { return nil, tc.err }}
+			s := newSSOServer(t, testIssuer, f)
+			b := newBrowser()
+			form := authParams()
+			form.Set("action", "login")
+			form.Set("csrf_token", csrfFrom(t, b.do(s, http.MethodGet, "/auth/oauth2/authorize?"+authParams().Encode(), nil).Body.String()))
+			form.Set("username", "alice")
+			form.Set("password", "pw-never-shown")
+			rec := b.do(s, http.MethodPost, "/auth/oauth2/authorize", form)
+			if rec.Code != tc.wantStatus || rec.Header().Get("Location") != tc.wantLoc {
+				t.Fatalf("status %d, Location %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+			}
+			body := rec.Body.String()
+			if !strings.Contains(body, tc.wantBody) || strings.Contains(body, "secret-detail") || strings.Contains(body, "pw-never-shown") {
+				t.Fatalf("page:\n%s", body)
+			}
+			for _, c := range rec.Result().Cookies() {
+				if strings.Contains(c.Name, "session") {
+					t.Fatalf("failed login set %s", c.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultTitle(t *testing.T) {
+	s, err := New(Config{Issuer: "http://localhost:9000"}, &fakeKeys{}, Deps{SSO: &fakeSSO{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newBrowser().do(s, http.MethodGet, "/oauth2/authorize?"+authParams().Encode(), nil)
+	if !strings.Contains(rec.Body.String(), `<p class="deployment">Sigil</p>`) {
+		t.Fatalf("default title missing:\n%s", rec.Body)
 	}
 }
