@@ -35,4 +35,8 @@ type Deps struct {
 	// OAuth is the token service behind /oauth2/*, /userinfo and the
 	// simplejwt routes. Nil leaves those routes unregistered (404).
 	OAuth TokenService
+	// SSO is the single-sign-on flow behind /oauth2/authorize,
+	// /oauth2/logout and the pages' stylesheet. Nil leaves those routes
+	// unregistered (404).
+	SSO SSOService
 }

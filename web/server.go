@@ -35,6 +35,9 @@ type Config struct {
 	// Ready reports whether storage answers; /readyz also needs loaded keys.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Title names the deployment on the sign-in pages; "" means
+	// DefaultTitle ("Sigil").
+	Title string
 }
 
 // Server is Sigil's HTTP handler. Build it with New; it is safe for
@@ -47,14 +50,33 @@ type Server struct {
 	router *mux.Router
 	discov []byte // precomputed discovery document
 	jwksCC string // precomputed Cache-Control value
+
+	pages    pages  // parsed page templates
+	title    string // Config.Title or DefaultTitle
+	prefix   string // the issuer's path, for form actions
+	secure   bool   // https issuer: __Host- cookies with Secure
+	styleURL string // versioned stylesheet path
 }
 
-// New builds the router. keys must be non-nil.
+// New builds the router and parses the page templates; a broken template
+// is an error here, never on a request. keys must be non-nil.
 func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, keys: keys, deps: deps, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	tpl, err := parseTemplates(templateFS)
+	if err != nil {
+		return nil, err
+	}
+	s.pages = tpl
+	s.title = cfg.Title
+	if s.title == "" {
+		s.title = DefaultTitle
+	}
+	s.prefix = issuerPath(cfg.Issuer)
+	s.secure = isHTTPS(cfg.Issuer)
+	s.styleURL = s.prefix + PathStylesheet + "?v=" + stylesheetVersion()
 	doc, err := discoveryDocument(cfg.Issuer, keys.Algorithms())
 	if err != nil {
 		return nil, err
@@ -80,6 +102,7 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s.registerWellKnownRoutes(r)
 	s.registerHealthRoutes(root)
 	s.registerOAuthRoutes(r)
+	s.registerSSORoutes(r)
 	s.router = root
 	return s, nil
 }
