@@ -98,7 +98,9 @@ func (s *Service) Authorize(ctx context.Context, p AuthorizeParams, sessionCooki
 // password-grant throttle (address bucket, account lockout, bounded
 // hashing) and starts a new SSO session. On bad credentials it returns
 // *Error (ReasonBadCredentials 400, ReasonRateLimited 429, ReasonBusy or
-// ReasonUnavailable 503); an invalid request is *AuthorizeError. The
+// ReasonUnavailable 503, also when the session cannot be stored); an
+// invalid request, and a failure after the session was started, is
+// *AuthorizeError. The
 // session in in.SessionCookie, if any, is deleted (session fixation). The
 // fresh login satisfies prompt=login and max_age.
 func (s *Service) Login(ctx context.Context, p AuthorizeParams, in LoginInput) (*LoginResult, error) {
@@ -116,7 +118,7 @@ func (s *Service) Login(ctx context.Context, p AuthorizeParams, in LoginInput) (
 	now := s.now()
 	if in.SessionCookie != "" {
 		if _, err := s.store.DeleteSession(ctx, sessionHash(in.SessionCookie), now); err != nil && !isNotFound(err) {
-			return nil, req.fail(s, storeErr("delete session", err))
+			return nil, storeErr("delete session", err)
 		}
 	}
 	cookie := randomID(32)
@@ -131,7 +133,7 @@ func (s *Service) Login(ctx context.Context, p AuthorizeParams, in LoginInput) (
 		IdleExpiresAt: now.Add(s.cfg.SessionIdleTTL),
 	}
 	if err := s.store.CreateSession(ctx, rec); err != nil {
-		return nil, req.fail(s, storeErr("create session", err))
+		return nil, storeErr("create session", err)
 	}
 	next, err := s.afterAuthentication(ctx, req, &authSession{rec: rec, user: *user}, now)
 	if err != nil {

@@ -625,4 +625,3 @@ func TestValidateRedirectURI(t *testing.T) {
 		})
 	}
 }
-

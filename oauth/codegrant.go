@@ -128,7 +128,6 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 // returns the invalid_grant to answer (503 if a revocation could not be
 // stored; a retry is refused again and retries the revocation).
 func (s *Service) revokeCodeTokens(ctx context.Context, code storage.AuthCode, now time.Time) error {
-	s.obs.RefreshReuse()
 	if code.FamilyID != "" {
 		if err := s.store.RevokeFamily(ctx, code.FamilyID, now, revokeCodeReuse); err != nil && !isNotFound(err) {
 			return storeErr("revoke refresh family", err)
