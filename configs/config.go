@@ -27,9 +27,11 @@ type Config struct {
 	Keys     Keys     `yaml:"keys"`
 	JWKS     JWKS     `yaml:"jwks"`
 	Tokens   Tokens   `yaml:"tokens"`
+	Sessions Sessions `yaml:"sessions"`
 	Compat   Compat   `yaml:"compat"`
 	Security Security `yaml:"security"`
 	Log      Log      `yaml:"log"`
+	Web      Web      `yaml:"web"`
 }
 
 // Storage selects and configures the storage backend.
@@ -90,6 +92,21 @@ type Tokens struct {
 	// client may present it again and get a fresh pair instead of having the
 	// family revoked; 0 disables the grace.
 	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+}
+
+// Sessions configures single-sign-on sessions (the browser's login at
+// Sigil, shared by every client it signs in to).
+type Sessions struct {
+	// TTL is the absolute lifetime of a session, from the login.
+	TTL time.Duration `yaml:"ttl"`
+	// IdleTTL ends a session unused for this long. At most TTL.
+	IdleTTL time.Duration `yaml:"idle_ttl"`
+}
+
+// Web configures the browser pages.
+type Web struct {
+	// Title names the deployment on every page.
+	Title string `yaml:"title"`
 }
 
 // Compat configures compatibility profiles.
@@ -154,7 +171,9 @@ func Default() Config {
 			RefreshTTL: 24 * time.Hour,
 			IDTokenTTL: time.Hour,
 		},
-		Compat: Compat{ClientID: "simplejwt"},
-		Log:    Log{Level: "info", Format: "text"},
+		Sessions: Sessions{TTL: 24 * time.Hour, IdleTTL: 8 * time.Hour},
+		Compat:   Compat{ClientID: "simplejwt"},
+		Log:      Log{Level: "info", Format: "text"},
+		Web:      Web{Title: "Sigil"},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/robfig/cron/v3"
 )
@@ -127,6 +128,14 @@ func (c Config) Validate() error {
 	v.nonNegative("tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL)
 	v.positive("tokens.id_token_ttl", c.Tokens.IDTokenTTL)
 	v.nonNegative("tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace)
+	v.positive("sessions.ttl", c.Sessions.TTL)
+	v.positive("sessions.idle_ttl", c.Sessions.IdleTTL)
+	if c.Sessions.TTL > 0 && c.Sessions.IdleTTL > c.Sessions.TTL {
+		v.add("sessions.idle_ttl", "(%s) must not exceed sessions.ttl (%s)", c.Sessions.IdleTTL, c.Sessions.TTL)
+	}
+	if strings.TrimSpace(c.Web.Title) == "" || len(c.Web.Title) > 100 || strings.ContainsFunc(c.Web.Title, unicode.IsControl) {
+		v.add("web.title", "must be 1 to 100 characters without control characters")
+	}
 	if c.Tokens.RefreshTTL > 0 && c.Tokens.RefreshIdleTTL > c.Tokens.RefreshTTL {
 		v.add("tokens.refresh_idle_ttl", "(%s) must not exceed tokens.refresh_ttl (%s)", c.Tokens.RefreshIdleTTL, c.Tokens.RefreshTTL)
 	}

@@ -159,6 +159,10 @@ type LoginInput struct {
 	Password string
 	// RemoteAddr is the client address (trusted proxies applied by web).
 	RemoteAddr netip.Addr
+	// SessionCookie is the session cookie the browser presented ("" if
+	// none); that session is deleted on a successful login, which starts a
+	// new one (session fixation). Never logged.
+	SessionCookie string
 }
 
 // LoginResult is a successful login inside an authorization flow.

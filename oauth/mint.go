@@ -98,6 +98,11 @@ type IDClaims struct {
 	PreferredUsername string `json:"preferred_username,omitempty"`
 	Email             string `json:"email,omitempty"`
 	EmailVerified     *bool  `json:"email_verified,omitempty"`
+	// Nonce is the authorization request's nonce (ID tokens only).
+	Nonce string `json:"nonce,omitempty"`
+	// SessionID is the sid of the SSO session (ID tokens of the
+	// authorization code grant; Back-Channel Logout 1.0 §2.1).
+	SessionID string `json:"sid,omitempty"`
 }
 
 // profileClaims fills the profile and email claims the scopes allow.
@@ -133,6 +138,11 @@ type issued struct {
 	user     *storage.User // nil for client_credentials
 	scopes   []string
 	authTime time.Time
+	// jti, when set, is the access token's jti (chosen before an
+	// authorization code is consumed); else a fresh one.
+	jti string
+	// nonce and sid go into the ID token (authorization code grant).
+	nonce, sid string
 }
 
 // signAccess mints the access token. It returns the token and its lifetime.
@@ -143,9 +153,12 @@ func (s *Service) signAccess(now time.Time, is issued) (string, error) {
 		ExpiresAt: now.Add(s.cfg.AccessTTL).Unix(),
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
-		JTI:       randomID(16),
+		JTI:       is.jti,
 		ClientID:  is.client.ID,
 		Scope:     strings.Join(is.scopes, " "),
+	}
+	if c.JTI == "" {
+		c.JTI = randomID(16)
 	}
 	if len(c.Audience) == 0 {
 		c.Audience = Audience{is.client.ID}
@@ -185,6 +198,8 @@ func (s *Service) signID(now time.Time, is issued, accessToken string) (string, 
 		AuthTime:        is.authTime.Unix(),
 		AuthorizedParty: is.client.ID,
 		AccessTokenHash: base64.RawURLEncoding.EncodeToString(sum[:sha256.Size/2]),
+		Nonce:           is.nonce,
+		SessionID:       is.sid,
 	}
 	profileClaims(&c, is.user, is.scopes)
 	payload, err := json.Marshal(&c)

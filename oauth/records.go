@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode"
@@ -32,7 +33,7 @@ const (
 // Grants lists the grant types a client may be registered with, in the order
 // discovery advertises them.
 func Grants() []string {
-	return []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+	return []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials}
 }
 
 // UserScopes lists the scopes that need a resource owner (client_credentials
@@ -218,7 +219,12 @@ func ValidateUser(u storage.User) error {
 
 // ValidateClient checks the fields of c that need no storage: id, grants
 // (and that a public client has no client_credentials), scopes, audiences,
-// signing algorithm and display name. It does not look at the secret hash.
+// signing algorithm, display name, and the browser-flow URIs: at least one
+// redirect URI when the client holds authorization_code (and none when it
+// does not), each redirect and post-logout redirect URI by
+// ValidateRedirectURI, and the back-channel logout URI as an absolute https
+// (or loopback http) URI without a fragment. It does not look at the
+// secret hash.
 func ValidateClient(c storage.Client) error {
 	if err := ValidateClientID(c.ID); err != nil {
 		return err
@@ -237,5 +243,39 @@ func ValidateClient(c storage.Client) error {
 	if err := ValidateSigningAlg(c.TokenSigningAlg); err != nil {
 		return err
 	}
+	if err := validateClientURIs(c); err != nil {
+		return err
+	}
 	return ValidateDisplayName(c.Name)
+}
+
+// validateClientURIs checks the URIs of the authorization code flow and of
+// logout.
+func validateClientURIs(c storage.Client) error {
+	code := slices.Contains(c.Grants, GrantAuthorizationCode)
+	switch {
+	case code && len(c.RedirectURIs) == 0:
+		return errors.New("a client with the authorization_code grant needs at least one redirect URI")
+	case !code && len(c.RedirectURIs) > 0:
+		return errors.New("redirect URIs are only used by the authorization_code grant")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return fmt.Errorf("post-logout %w", err)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := ValidateRedirectURI(c.BackchannelLogoutURI); err != nil {
+			return fmt.Errorf("back-channel logout URI: %w", err)
+		}
+		if u, _ := url.Parse(c.BackchannelLogoutURI); u.Scheme != "https" && u.Scheme != "http" {
+			return errors.New("back-channel logout URI must be an https (or loopback http) URL")
+		}
+	}
+	return nil
 }

@@ -60,6 +60,11 @@ type Store interface {
 	storage.RefreshStore
 	storage.DenyList
 	storage.LoginThrottleStore
+	// Browser single sign-on (authorize.go, codegrant.go, logout.go).
+	storage.SessionStore
+	storage.AuthCodeStore
+	storage.ConsentStore
+	storage.FamilyRevoker
 }
 
 var _ Store = storage.Store(nil)
@@ -126,6 +131,13 @@ type Config struct {
 	// answer is 503 (default 250ms).
 	PasswordHashWait time.Duration
 
+	// SessionTTL is the absolute lifetime of an SSO session, counted from
+	// the login (default 24h).
+	SessionTTL time.Duration
+	// SessionIdleTTL ends an SSO session not used for this long (default
+	// 8h; never later than SessionTTL).
+	SessionIdleTTL time.Duration
+
 	// Lockout is the per-account exponential backoff.
 	Lockout Lockout
 	// IPLimit is the per-address token bucket for password logins.
@@ -164,6 +176,10 @@ const (
 	DefaultRefreshTTL       = 24 * time.Hour
 	DefaultLeeway           = 30 * time.Second
 	DefaultPasswordHashWait = 250 * time.Millisecond
+	DefaultSessionTTL       = 24 * time.Hour
+	DefaultSessionIdleTTL   = 8 * time.Hour
+	// CodeTTL is the lifetime of an authorization code (not configurable).
+	CodeTTL = 60 * time.Second
 )
 
 func (c *Config) applyDefaults() {
@@ -177,6 +193,8 @@ func (c *Config) applyDefaults() {
 	def(&c.RefreshTTL, DefaultRefreshTTL)
 	def(&c.Leeway, DefaultLeeway)
 	def(&c.PasswordHashWait, DefaultPasswordHashWait)
+	def(&c.SessionTTL, DefaultSessionTTL)
+	def(&c.SessionIdleTTL, DefaultSessionIdleTTL)
 	if c.PasswordHashConcurrency <= 0 {
 		c.PasswordHashConcurrency = runtime.NumCPU()
 	}
@@ -207,6 +225,9 @@ func (c *Config) validate() error {
 	}
 	if c.RefreshIdleTTL > c.RefreshTTL {
 		errs = append(errs, fmt.Errorf("refresh idle ttl %s exceeds refresh ttl %s", c.RefreshIdleTTL, c.RefreshTTL))
+	}
+	if c.SessionIdleTTL > c.SessionTTL {
+		errs = append(errs, fmt.Errorf("session idle ttl %s exceeds session ttl %s", c.SessionIdleTTL, c.SessionTTL))
 	}
 	if c.RefreshReuseGrace < 0 {
 		errs = append(errs, errors.New("refresh reuse grace is negative"))
@@ -251,7 +272,8 @@ type Service struct {
 	log    *slog.Logger
 	obs    Observer
 
-	verifier  *verify.Verifier // over keys; see parseAccess
+	notifier  BackchannelNotifier // nil: no back-channel logout
+	verifier  *verify.Verifier    // over keys; see parseAccess
 	hashSlots chan struct{}
 	buckets   *ipBuckets
 }

@@ -29,15 +29,19 @@ type TokenRequest struct {
 	Username, Password string
 	// RefreshToken is the refresh_token grant's parameter.
 	RefreshToken string
+	// Code, RedirectURI and CodeVerifier are the authorization_code grant's
+	// parameters (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code, RedirectURI, CodeVerifier string
 	// RemoteIP is the client address (the HTTP layer resolves proxies), for the
 	// per-address login limit.
 	RemoteIP netip.Addr
 }
 
-// Token runs the token endpoint (RFC 6749 §4.3, §4.4, §6): it authenticates
+// Token runs the token endpoint (RFC 6749 §4.1.3, §4.3, §4.4, §6): it authenticates
 // the client, checks that it registered the grant and the scopes, and runs
 // the grant.
 //
+//   - authorization_code: see codeGrant (codegrant.go).
 //   - password: see docs/design.md "Users, passwords, throttling"; unknown user, wrong
 //     password, disabled and locked accounts all give the same invalid_grant.
 //     A refresh token is issued when the client also registered the
@@ -66,7 +70,7 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 // grantLabel keeps metric labels bounded.
 func grantLabel(g string) string {
 	switch g {
-	case GrantPassword, GrantRefreshToken, GrantClientCredentials:
+	case GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
 		return g
 	}
 	return "other"
@@ -76,9 +80,9 @@ func (s *Service) token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 	switch req.GrantType {
 	case "":
 		return nil, errInvalidRequest("missing grant_type")
-	case GrantPassword, GrantRefreshToken, GrantClientCredentials:
+	case GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
 	default:
-		return nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "grant_type must be password, refresh_token or client_credentials")
+		return nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "grant_type must be authorization_code, password, refresh_token or client_credentials")
 	}
 	requested, err := parseScope(req.Scope)
 	if err != nil {
@@ -109,6 +113,8 @@ func (s *Service) token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 			return nil, errInvalidRequest("missing refresh_token")
 		}
 		return s.refreshGrant(ctx, client, req.RefreshToken, requested)
+	case GrantAuthorizationCode:
+		return s.codeGrant(ctx, client, req)
 	default:
 		return s.clientCredentialsGrant(client, requested)
 	}

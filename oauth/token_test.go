@@ -57,7 +57,7 @@ func TestTokenRequestValidation(t *testing.T) {
 		code string
 	}{
 		{name: "missing grant_type", req: TokenRequest{Client: web}, code: CodeInvalidRequest},
-		{name: "unknown grant_type", req: TokenRequest{GrantType: "authorization_code", Client: web}, code: CodeUnsupportedGrantType},
+		{name: "unknown grant_type", req: TokenRequest{GrantType: "urn:ietf:params:oauth:grant-type:device_code", Client: web}, code: CodeUnsupportedGrantType},
 		{name: "grant not registered", req: TokenRequest{GrantType: GrantClientCredentials, Client: web}, code: CodeUnauthorizedClient},
 		{name: "password grant not registered", req: TokenRequest{GrantType: GrantPassword, Client: basic(ccID, ccSecret), Username: "alice", Password: userPW}, code: CodeUnauthorizedClient},
 		{name: "scope not registered", req: TokenRequest{GrantType: GrantPassword, Client: web, Username: "alice", Password: userPW, Scope: "openid admin"}, code: CodeInvalidScope},

@@ -123,18 +123,26 @@ type AuthCodeStore interface {
 	// CreateAuthCode stores c, unused (c.UsedAt is ignored). ErrDuplicate if
 	// c.Hash exists.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// ConsumeAuthCode marks the code used at now with one atomic
-	// compare-and-swap and returns it with UsedAt set. Of concurrent callers
-	// exactly one succeeds. If the code was already used it returns the
-	// stored code together with ErrCodeUsed (for AuthCodeRetention after the
-	// first use, whatever ExpiresAt). ErrNotFound if absent, or unused and
-	// expired at now.
-	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (AuthCode, error)
-	// SetAuthCodeIssued records on the stored code the refresh family and
-	// access token issued from it (empty values clear them). ErrNotFound if
-	// absent. Between ConsumeAuthCode and this call a reuse sees the code
-	// without them, so callers should call it before returning the tokens.
-	SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string, accessExpiresAt time.Time) error
+	// ConsumeAuthCode marks the code used at now and records on it what the
+	// caller is about to issue from it (iss), with one atomic
+	// compare-and-swap, and returns it with UsedAt and iss set. Of
+	// concurrent callers exactly one succeeds. Because the family id and
+	// access-token jti are recorded in the same swap that marks the code
+	// used, a reuse can never see a used code without them (RFC 6749
+	// §4.1.2: revoke what the code issued). If the code was already used it
+	// returns the stored code, with the first consumer's iss, together with
+	// ErrCodeUsed (for AuthCodeRetention after the first use, whatever
+	// ExpiresAt). ErrNotFound if absent, or unused and expired at now.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, iss AuthCodeIssue) (AuthCode, error)
+}
+
+// AuthCodeIssue identifies the tokens issued from an authorization code:
+// the refresh family ("" if none) and the access token's jti and expiry.
+// The caller chooses them before it consumes the code.
+type AuthCodeIssue struct {
+	FamilyID        string
+	AccessJTI       string
+	AccessExpiresAt time.Time
 }
 
 // ConsentStore holds remembered consents. Consents do not expire.

@@ -42,6 +42,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		Username:     form.Get("username"),
 		Password:     form.Get("password"),
 		RefreshToken: form.Get("refresh_token"),
+		Code:         form.Get("code"),
+		RedirectURI:  form.Get("redirect_uri"),
+		CodeVerifier: form.Get("code_verifier"),
 		RemoteIP:     s.clientAddr(r),
 	})
 	if err != nil {

@@ -13,12 +13,6 @@ import (
 	"github.com/sigilauth/sigil/oauth"
 )
 
-// SSO route paths, relative to the issuer.
-const (
-	PathAuthorize = "/oauth2/authorize"
-	PathLogout    = "/oauth2/logout"
-)
-
 // SSOService is what the single-sign-on pages need from the token service:
 // the authorization flow (request, login, consent) and RP-Initiated Logout.
 // The pages are stateless: every step re-sends the authorization request's
@@ -164,6 +158,8 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request, params oaut
 		Username:   username,
 		Password:   form.Get("password"),
 		RemoteAddr: s.clientAddr(r),
+		// The session the browser presented is replaced (session fixation).
+		SessionCookie: s.sessionCookie(r),
 	})
 	if err == nil {
 		if res == nil || res.Next == nil {
@@ -460,3 +456,8 @@ func (s *Server) logoutError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	s.flowError(w, r, err)
 }
+
+var (
+	_ SSOService                = (*oauth.Service)(nil)
+	_ oauth.BackchannelNotifier = (*BackchannelSender)(nil)
+)

@@ -35,13 +35,14 @@ func newClientsCmd(a *app) *cobra.Command {
 
 func newClientsAddCmd(a *app) *cobra.Command {
 	var (
-		secretStdin, public bool
-		grants, scopes      []string
-		audiences           []string
-		name, signingAlg    string
+		secretStdin, public, firstParty bool
+		grants, scopes                  []string
+		audiences                       []string
+		redirectURIs, postLogoutURIs    []string
+		name, signingAlg, backchannel   string
 	)
 	cmd := &cobra.Command{
-		Use:   "add ID [--secret-stdin | --public] --grants g1,g2 --scopes s1,s2 [--audience A]... [--name N] [--signing-alg ES256|RS256]",
+		Use:   "add ID [--secret-stdin | --public] --grants g1,g2 --scopes s1,s2 [--audience A]... [--name N] [--signing-alg ES256|RS256] [--redirect-uri URI]... [--post-logout-redirect-uri URI]... [--backchannel-logout-uri URI] [--first-party]",
 		Short: "Register a client",
 		Long: `Register an OAuth client.
 
@@ -51,9 +52,21 @@ printed once on stdout: store it then, it cannot be shown again. With
 must have at least 32 characters. A --public client has no secret and may
 not use client_credentials. Only the SHA-256 of a secret is stored.
 
-Grants: password, refresh_token, client_credentials.`,
+Grants: authorization_code, password, refresh_token, client_credentials.
+
+A client with authorization_code (single sign-on in the browser) needs at
+least one --redirect-uri: absolute, without a fragment, and https except for
+loopback hosts (127.0.0.1, [::1], localhost) and private-use schemes of
+native apps such as com.example.app:/callback (RFC 8252). The authorization
+request must name one of them exactly. --post-logout-redirect-uri lists
+where RP-initiated logout may send the browser back to, and
+--backchannel-logout-uri receives logout tokens when a session ends.
+--first-party skips the consent page; --name is shown on the login and
+consent pages.`,
 		Example: `  sigil clients add web --grants password,refresh_token --scopes openid,profile --audience https://api.example.com
-  sigil clients add cli --public --grants password,refresh_token --scopes openid`,
+  sigil clients add cli --public --grants password,refresh_token --scopes openid
+  sigil clients add notes --name "Acme Notes" --grants authorization_code,refresh_token --scopes openid,profile \
+      --redirect-uri https://notes.example.com/callback --post-logout-redirect-uri https://notes.example.com/ --first-party`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
@@ -65,6 +78,11 @@ Grants: password, refresh_token, client_credentials.`,
 				Scopes:          dedupe(splitCommas(scopes)),
 				Audiences:       dedupe(audiences),
 				TokenSigningAlg: signingAlg,
+
+				RedirectURIs:           dedupe(splitCommas(redirectURIs)),
+				PostLogoutRedirectURIs: dedupe(splitCommas(postLogoutURIs)),
+				BackchannelLogoutURI:   strings.TrimSpace(backchannel),
+				FirstParty:             firstParty,
 			}
 			if secretStdin && public {
 				return usagef("--secret-stdin and --public are mutually exclusive")
@@ -137,6 +155,10 @@ Grants: password, refresh_token, client_credentials.`,
 	f.StringArrayVar(&audiences, "audience", nil, "aud value of its access tokens (repeatable)")
 	f.StringVar(&name, "name", "", "display name")
 	f.StringVar(&signingAlg, "signing-alg", "", "token signing algorithm, ES256 or RS256 (default: the first of keys.algorithms)")
+	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "redirect URI of the authorization code flow, comma-separated or repeated (required with authorization_code)")
+	f.StringArrayVar(&postLogoutURIs, "post-logout-redirect-uri", nil, "where logout may return the browser (repeatable)")
+	f.StringVar(&backchannel, "backchannel-logout-uri", "", "URL that receives back-channel logout tokens")
+	f.BoolVar(&firstParty, "first-party", false, "a first-party app: no consent page")
 	return cmd
 }
 
@@ -221,6 +243,11 @@ type clientView struct {
 	Audiences       []string  `json:"audiences"`
 	TokenSigningAlg string    `json:"token_signing_alg,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
+
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
+	FirstParty             bool     `json:"first_party"`
 }
 
 func clientsView(clients []storage.Client) []clientView {
@@ -235,6 +262,11 @@ func clientsView(clients []storage.Client) []clientView {
 			Audiences:       nonNil(c.Audiences),
 			TokenSigningAlg: c.TokenSigningAlg,
 			CreatedAt:       c.CreatedAt.UTC(),
+
+			RedirectURIs:           nonNil(c.RedirectURIs),
+			PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+			BackchannelLogoutURI:   c.BackchannelLogoutURI,
+			FirstParty:             c.FirstParty,
 		})
 	}
 	return out

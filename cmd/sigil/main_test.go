@@ -350,7 +350,19 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 		{name: "duplicate client", args: []string{"clients", "add", "web", "--grants", "password", "--scopes", "openid"}, wantIn: `"web" already exists`},
 		{name: "unknown grant", args: []string{"clients", "add", "new", "--grants", "password,implicit", "--scopes", "openid"}, wantIn: `unknown grant "implicit"`},
-		{name: "authorization_code grant", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid"}, wantIn: "unknown grant"},
+		// authorization_code is a grant since single sign-on; it needs
+		// registered redirect URIs, each absolute, fragment-free and https
+		// except on loopback or a private-use scheme (RFC 8252).
+		{name: "authorization_code without redirect uri", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid"}, wantIn: "needs at least one redirect URI"},
+		{name: "http redirect uri", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "http://app.example.com/cb"}, wantIn: "must use https"},
+		{name: "redirect uri with fragment", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "https://app.example.com/cb#x"}, wantIn: "fragment"},
+		{name: "relative redirect uri", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "/cb"}, wantIn: "absolute"},
+		{name: "empty redirect uri in a list", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "https://app.example.com/cb,"}, wantIn: "empty"},
+		{name: "unknown redirect scheme", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "javascript:alert(1)"}, wantIn: "not allowed"},
+		{name: "redirect uri without the code grant", args: []string{"clients", "add", "new", "--grants", "password", "--scopes", "openid", "--redirect-uri", "https://app.example.com/cb"}, wantIn: "only used by the authorization_code grant"},
+		{name: "bad post-logout redirect uri", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "https://app.example.com/cb", "--post-logout-redirect-uri", "http://evil.example/"}, wantIn: "post-logout"},
+		{name: "bad backchannel uri", args: []string{"clients", "add", "new", "--grants", "authorization_code", "--scopes", "openid", "--redirect-uri", "https://app.example.com/cb", "--backchannel-logout-uri", "com.example.app:/logout"}, wantIn: "back-channel"},
+		{name: "consents of an unknown user", args: []string{"users", "consents", "nobody"}, wantIn: "nobody"},
 		{name: "no grants", args: []string{"clients", "add", "new", "--scopes", "openid"}, wantIn: "--grants"},
 		{name: "empty grant", args: []string{"clients", "add", "new", "--grants", "password,", "--scopes", "openid"}, wantIn: "unknown grant"},
 		{name: "no scopes", args: []string{"clients", "add", "new", "--grants", "password"}, wantIn: "--scopes"},

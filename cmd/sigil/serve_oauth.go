@@ -26,11 +26,14 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		RefreshTTL:              cfg.Tokens.RefreshTTL,
 		RefreshIdleTTL:          cfg.Tokens.RefreshIdleTTL,
 		RefreshReuseGrace:       cfg.Tokens.RefreshReuseGrace,
+		SessionTTL:              cfg.Sessions.TTL,
+		SessionIdleTTL:          cfg.Sessions.IdleTTL,
 		Leeway:                  cfg.Keys.ClockLeeway,
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
 		PasswordHashConcurrency: cfg.Security.EffectivePasswordHashConcurrency(),
-	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger))
+	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger),
+		oauth.WithBackchannelNotifier(&web.BackchannelSender{}))
 	if err != nil {
 		return web.Deps{}, err
 	}
@@ -46,7 +49,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 			logger.Warn("the simplejwt client lacks the password grant; the simplejwt routes will fail", "client_id", c.ID)
 		}
 	}
-	return web.Deps{OAuth: svc}, nil
+	return web.Deps{OAuth: svc, SSO: svc}, nil
 }
 
 func containsString(list []string, s string) bool {

@@ -72,6 +72,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 		Issuer:         cfg.Issuer,
 		JWKSMaxAge:     cfg.JWKS.MaxAge,
 		TrustedProxies: trusted,
+		Title:          cfg.Web.Title,
 		Ready:          store.Ping,
 		Logger:         logger,
 	}, ring, oauthDeps)

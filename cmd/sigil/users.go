@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		newUsersDisableCmd(a, false),
 		newUsersSetPasswordCmd(a),
 		newUsersImportCmd(a),
+		newUsersConsentsCmd(a),
 	)
 	return cmd
 }
@@ -120,7 +122,7 @@ func newListCmd[T, V any](a *app, short, what string, list func(storage.Store, c
 }
 
 func newUsersDisableCmd(a *app, disable bool) *cobra.Command {
-	verb, short := "disable", "Disable a user: logins fail and their refresh tokens stop working"
+	verb, short := "disable", "Disable a user: logins fail, their sessions end and their refresh tokens stop working"
 	if !disable {
 		verb, short = "enable", "Enable a disabled user"
 	}
@@ -138,6 +140,14 @@ func newUsersDisableCmd(a *app, disable bool) *cobra.Command {
 				if err := s.SetUserDisabled(cmd.Context(), u.ID, disable, a.now()); err != nil {
 					return storeError(fmt.Errorf("%s user %q: %w", verb, username, err))
 				}
+				if disable {
+					// Disabling ends the user's sessions and refresh
+					// families for good: enabling later does not bring
+					// them back.
+					if _, _, err := oauth.EndUserSessions(cmd.Context(), s, u.ID, a.now(), oauth.RevokeUserDisabled); err != nil {
+						return storeError(fmt.Errorf("end the sessions of user %q: %w", username, err))
+					}
+				}
 				_, err = fmt.Fprintf(a.stdout, "user %q %sd\n", username, verb)
 				return failure(err)
 			})
@@ -149,7 +159,7 @@ func newUsersSetPasswordCmd(a *app) *cobra.Command {
 	var passwordStdin bool
 	cmd := &cobra.Command{
 		Use:   "set-password NAME --password-stdin",
-		Short: "Replace a user's password (ends their refresh token families)",
+		Short: "Replace a user's password (ends their sessions and refresh token families)",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			username := args[0]
@@ -168,6 +178,9 @@ func newUsersSetPasswordCmd(a *app) *cobra.Command {
 				}
 				if err := s.SetUserPassword(cmd.Context(), u.ID, hash, a.now()); err != nil {
 					return storeError(fmt.Errorf("set password of user %q: %w", username, err))
+				}
+				if _, _, err := oauth.EndUserSessions(cmd.Context(), s, u.ID, a.now(), oauth.RevokePasswordChanged); err != nil {
+					return storeError(fmt.Errorf("end the sessions of user %q: %w", username, err))
 				}
 				_, err = fmt.Fprintf(a.stdout, "password of user %q changed\n", username)
 				return failure(err)
@@ -251,4 +264,64 @@ func dashIfEmpty(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func newUsersConsentsCmd(a *app) *cobra.Command {
+	var revoke string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "consents NAME [--revoke CLIENT] [--json]",
+		Short: "List the clients a user has consented to, or forget one consent",
+		Long: `List the consents a user gave on the consent page: per client, the
+scopes allowed and when. With --revoke CLIENT the consent to that client is
+forgotten, so its next authorization request shows the consent page again
+(tokens already issued are not revoked).`,
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			username := args[0]
+			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+				u, err := userByName(cmd.Context(), s, username)
+				if err != nil {
+					return err
+				}
+				if revoke != "" {
+					if err := s.DeleteConsent(cmd.Context(), u.ID, revoke); err != nil {
+						if errors.Is(err, storage.ErrNotFound) {
+							return usagef("user %q has no consent for client %q", username, revoke)
+						}
+						return storeError(fmt.Errorf("revoke consent: %w", err))
+					}
+					_, err := fmt.Fprintf(a.stdout, "consent of user %q to client %q revoked\n", username, revoke)
+					return failure(err)
+				}
+				cs, err := s.ListConsents(cmd.Context(), u.ID)
+				if err != nil {
+					return storeError(fmt.Errorf("list consents: %w", err))
+				}
+				if asJSON {
+					views := make([]consentView, 0, len(cs))
+					for _, c := range cs {
+						views = append(views, consentView{ClientID: c.ClientID, Scopes: nonNil(c.Scopes), GrantedAt: c.GrantedAt.UTC()})
+					}
+					return writeJSON(a, views)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLIENT\tSCOPES\tGRANTED")
+				for _, c := range cs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ClientID, dashIfEmpty(strings.Join(c.Scopes, ",")), c.GrantedAt.UTC().Format(time.RFC3339))
+				}
+				return failure(tw.Flush())
+			})
+		},
+	}
+	cmd.Flags().StringVar(&revoke, "revoke", "", "forget the consent to this client")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+// consentView is the JSON form of a consent.
+type consentView struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
 }

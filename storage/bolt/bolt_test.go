@@ -189,7 +189,7 @@ func TestClosedStore(t *testing.T) {
 		{"RecordLoginFailure", func() error { _, err := s.RecordLoginFailure(ctx, "k", now, time.Minute); return err }},
 		{"Purge", func() error { _, err := s.Purge(ctx, now); return err }},
 		{"GetSession", func() error { _, err := s.GetSession(ctx, []byte("h"), now); return err }},
-		{"ConsumeAuthCode", func() error { _, err := s.ConsumeAuthCode(ctx, []byte("h"), now); return err }},
+		{"ConsumeAuthCode", func() error { _, err := s.ConsumeAuthCode(ctx, []byte("h"), now, storage.AuthCodeIssue{}); return err }},
 		{"SaveConsent", func() error { return s.SaveConsent(ctx, storage.Consent{UserID: "u", ClientID: "c"}) }},
 		{"RevokeUserFamilies", func() error { _, err := s.RevokeUserFamilies(ctx, "u", now, "r"); return err }},
 	}

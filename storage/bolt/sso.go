@@ -281,7 +281,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 // concurrent callers exactly one succeeds. A used code (until purged) is
 // returned with storage.ErrCodeUsed; ErrNotFound if absent, or unused and
 // expired at now.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (storage.AuthCode, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, iss storage.AuthCodeIssue) (storage.AuthCode, error) {
 	var r authCodeRecord
 	var used bool
 	err := s.update(ctx, "consume authorization code", func(tx *bbolt.Tx) error {
@@ -303,6 +303,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 			return fmt.Errorf("expired: %w", storage.ErrNotFound)
 		}
 		r.UsedAt, r.PurgeAt = utc(now), utc(now.Add(storage.AuthCodeRetention))
+		r.FamilyID, r.AccessJTI, r.AccessExpiresAt = iss.FamilyID, iss.AccessJTI, utc(iss.AccessExpiresAt)
 		return put(b, key, r)
 	})
 	if err != nil {
@@ -312,24 +313,6 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 		return r.authCode(), fmt.Errorf("bolt: consume authorization code: %w", storage.ErrCodeUsed)
 	}
 	return r.authCode(), nil
-}
-
-// SetAuthCodeIssued records the family and access token issued from the
-// code, in one transaction. ErrNotFound if absent.
-func (s *Store) SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string, accessExpiresAt time.Time) error {
-	return s.update(ctx, "record tokens issued from authorization code", func(tx *bbolt.Tx) error {
-		b, key := tx.Bucket(bucketAuthCodes), hashKey(hash)
-		var r authCodeRecord
-		ok, err := get(b, key, &r)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return storage.ErrNotFound
-		}
-		r.FamilyID, r.AccessJTI, r.AccessExpiresAt = familyID, accessJTI, utc(accessExpiresAt)
-		return put(b, key, r)
-	})
 }
 
 // GetConsent returns the consent of userID for clientID, or ErrNotFound.

@@ -267,7 +267,7 @@ func testAuthCodeCreateConsume(t *testing.T, s storage.Store) {
 	wantErr(t, "CreateAuthCode duplicate", s.CreateAuthCode(ctx(t), dup), storage.ErrDuplicate)
 
 	now := at(10 * time.Second)
-	got, err := s.ConsumeAuthCode(ctx(t), c.Hash, now)
+	got, err := s.ConsumeAuthCode(ctx(t), c.Hash, now, storage.AuthCodeIssue{})
 	must(t, "ConsumeAuthCode", err)
 	want := newAuthCode("code1")
 	want.UsedAt = now
@@ -276,7 +276,7 @@ func testAuthCodeCreateConsume(t *testing.T, s storage.Store) {
 
 	// The caller's record is not aliased.
 	c.Scopes[0], c.SessionIDHash[0] = "x", c.SessionIDHash[0]^0xff
-	again, err := s.ConsumeAuthCode(ctx(t), c.Hash, now)
+	again, err := s.ConsumeAuthCode(ctx(t), c.Hash, now, storage.AuthCodeIssue{})
 	wantErr(t, "second ConsumeAuthCode", err, storage.ErrCodeUsed)
 	wantEqual(t, "code returned with ErrCodeUsed", want, again)
 }
@@ -286,7 +286,7 @@ func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	for _, code := range []string{"fresh", "expired", "used"} {
 		must(t, "CreateAuthCode "+code, s.CreateAuthCode(ctx(t), newAuthCode(code)))
 	}
-	_, err := s.ConsumeAuthCode(ctx(t), hash("used"), firstUse)
+	_, err := s.ConsumeAuthCode(ctx(t), hash("used"), firstUse, storage.AuthCodeIssue{})
 	must(t, "ConsumeAuthCode used", err)
 
 	tests := []struct {
@@ -305,7 +305,7 @@ func testAuthCodeConsume(t *testing.T, s storage.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.ConsumeAuthCode(ctx(t), hash(tc.code), tc.now)
+			got, err := s.ConsumeAuthCode(ctx(t), hash(tc.code), tc.now, storage.AuthCodeIssue{})
 			wantErr(t, "ConsumeAuthCode", err, tc.want)
 			switch {
 			case tc.want == nil && !EqualTime(got.UsedAt, tc.now):
@@ -323,24 +323,28 @@ func testAuthCodeSetIssued(t *testing.T, s storage.Store) {
 	c := newAuthCode("code1")
 	must(t, "CreateAuthCode", s.CreateAuthCode(ctx(t), c))
 	now := at(time.Second)
-	_, err := s.ConsumeAuthCode(ctx(t), c.Hash, now)
+	iss := storage.AuthCodeIssue{FamilyID: "fam1", AccessJTI: "jti1", AccessExpiresAt: at(time.Hour)}
+	first, err := s.ConsumeAuthCode(ctx(t), c.Hash, now, iss)
 	must(t, "ConsumeAuthCode", err)
-	must(t, "SetAuthCodeIssued", s.SetAuthCodeIssued(ctx(t), c.Hash, "fam1", "jti1", at(time.Hour)))
-
-	got, err := s.ConsumeAuthCode(ctx(t), c.Hash, at(2*time.Second))
-	wantErr(t, "reuse", err, storage.ErrCodeUsed)
 	want := c
 	want.UsedAt, want.FamilyID, want.AccessJTI, want.AccessExpiresAt = now, "fam1", "jti1", at(time.Hour)
+	wantEqual(t, "consumed code", want, first)
+
+	// A reuse sees what the first consumer recorded, not its own values.
+	got, err := s.ConsumeAuthCode(ctx(t), c.Hash, at(2*time.Second), storage.AuthCodeIssue{FamilyID: "fam2", AccessJTI: "jti2", AccessExpiresAt: at(2 * time.Hour)})
+	wantErr(t, "reuse", err, storage.ErrCodeUsed)
 	wantEqual(t, "reused code", want, got)
 
-	// Clearing.
-	must(t, "SetAuthCodeIssued clear", s.SetAuthCodeIssued(ctx(t), c.Hash, "", "", time.Time{}))
-	got, err = s.ConsumeAuthCode(ctx(t), c.Hash, at(2*time.Second))
+	// Nothing issued: empty values are recorded as empty.
+	c2 := newAuthCode("code2")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx(t), c2))
+	_, err = s.ConsumeAuthCode(ctx(t), c2.Hash, now, storage.AuthCodeIssue{})
+	must(t, "ConsumeAuthCode", err)
+	got, err = s.ConsumeAuthCode(ctx(t), c2.Hash, at(2*time.Second), iss)
 	wantErr(t, "reuse", err, storage.ErrCodeUsed)
-	want.FamilyID, want.AccessJTI, want.AccessExpiresAt = "", "", time.Time{}
-	wantEqual(t, "reused code after clearing", want, got)
-
-	wantErr(t, "SetAuthCodeIssued unknown", s.SetAuthCodeIssued(ctx(t), hash("nobody"), "f", "j", at(time.Hour)), storage.ErrNotFound)
+	want = c2
+	want.UsedAt = now
+	wantEqual(t, "reused code that issued nothing", want, got)
 }
 
 func testConsentSaveGet(t *testing.T, s storage.Store) {
@@ -506,9 +510,9 @@ func testPurgeSSO(t *testing.T, s storage.Store) {
 		c.ExpiresAt = at(exp)
 		must(t, "CreateAuthCode "+code, s.CreateAuthCode(ctx(t), c))
 	}
-	_, err := s.ConsumeAuthCode(ctx(t), hash("c-used-recent"), base)
+	_, err := s.ConsumeAuthCode(ctx(t), hash("c-used-recent"), base, storage.AuthCodeIssue{})
 	must(t, "ConsumeAuthCode", err)
-	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-long-ago"), base)
+	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-long-ago"), base, storage.AuthCodeIssue{})
 	must(t, "ConsumeAuthCode", err)
 
 	stats, err := s.Purge(ctx(t), now)
@@ -521,18 +525,18 @@ func testPurgeSSO(t *testing.T, s storage.Store) {
 	_, err = s.GetSession(ctx(t), hash("s-live"), now)
 	must(t, "GetSession of live session", err)
 	for _, code := range []string{"c-unused-old", "c-unused-now"} {
-		_, err := s.ConsumeAuthCode(ctx(t), hash(code), base)
+		_, err := s.ConsumeAuthCode(ctx(t), hash(code), base, storage.AuthCodeIssue{})
 		wantErr(t, "ConsumeAuthCode of purged "+code, err, storage.ErrNotFound)
 	}
 	// A used code outlives its expiry until the retention ends.
-	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-recent"), now)
+	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-recent"), now, storage.AuthCodeIssue{})
 	wantErr(t, "ConsumeAuthCode of a used code kept for reuse detection", err, storage.ErrCodeUsed)
 
 	end := base.Add(storage.AuthCodeRetention)
 	stats, err = s.Purge(ctx(t), end)
 	must(t, "Purge at the end of retention", err)
 	wantEqual(t, "PurgeStats at the end of retention", storage.PurgeStats{Sessions: 1, AuthCodes: 3}, stats)
-	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-long-ago"), base)
+	_, err = s.ConsumeAuthCode(ctx(t), hash("c-used-long-ago"), base, storage.AuthCodeIssue{})
 	wantErr(t, "ConsumeAuthCode of a used code purged after retention", err, storage.ErrNotFound)
 }
 
@@ -543,13 +547,17 @@ func testRaceConsumeAuthCode(t *testing.T, s storage.Store) {
 	errs := make([]error, n)
 	got := make([]storage.AuthCode, n)
 	startTogether(n, func(i int) {
-		got[i], errs[i] = s.ConsumeAuthCode(ctx(t), c.Hash, at(time.Duration(i+1)*time.Millisecond))
+		iss := storage.AuthCodeIssue{FamilyID: fmt.Sprintf("fam%d", i), AccessJTI: fmt.Sprintf("jti%d", i)}
+		got[i], errs[i] = s.ConsumeAuthCode(ctx(t), c.Hash, at(time.Duration(i+1)*time.Millisecond), iss)
 	})
 	winner := oneWinner(t, "ConsumeAuthCode", errs, storage.ErrCodeUsed)
 	winAt := at(time.Duration(winner+1) * time.Millisecond)
 	for i, g := range got {
 		if !EqualTime(g.UsedAt, winAt) || g.ClientID != c.ClientID {
 			t.Fatalf("caller %d got a code used at %v by client %q, want the winner's use at %v", i, g.UsedAt, g.ClientID, winAt)
+		}
+		if want := fmt.Sprintf("fam%d", winner); g.FamilyID != want || g.AccessJTI != fmt.Sprintf("jti%d", winner) {
+			t.Fatalf("caller %d sees family %q jti %q, want the winner's (%s)", i, g.FamilyID, g.AccessJTI, want)
 		}
 	}
 }

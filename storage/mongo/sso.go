@@ -325,13 +325,27 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 // codeNotFound is storage.ErrNotFound for a code, without its hash.
 func codeNotFound() error { return fmt.Errorf("mongo: authorization code: %w", storage.ErrNotFound) }
 
-// ConsumeAuthCode marks the code used with one findOneAndUpdate filtered on
+// ConsumeAuthCode marks the code used, and records iss on it, with one
+// findOneAndUpdate filtered on
 // {_id, used: false, expires_at > now}, so of concurrent callers exactly one
 // matches. If nothing matched it reads the code: a used code still within
 // its retention is returned with storage.ErrCodeUsed; otherwise
 // storage.ErrNotFound.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (storage.AuthCode, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, iss storage.AuthCodeIssue) (storage.AuthCode, error) {
 	id := hashID(hash)
+	set := bson.D{
+		{Key: "used", Value: true},
+		{Key: "used_at", Value: now.UTC()},
+		{Key: "purge_at", Value: now.Add(storage.AuthCodeRetention).UTC()},
+		{Key: "family_id", Value: iss.FamilyID},
+		{Key: "access_jti", Value: iss.AccessJTI},
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if iss.AccessExpiresAt.IsZero() {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "access_expires_at", Value: ""}}})
+	} else {
+		update[0].Value = append(set, bson.E{Key: "access_expires_at", Value: iss.AccessExpiresAt.UTC()})
+	}
 	var d authCodeDoc
 	err := s.codes.FindOneAndUpdate(ctx,
 		bson.D{
@@ -339,11 +353,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 			{Key: "used", Value: false},
 			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now.UTC()}}},
 		},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "used", Value: true},
-			{Key: "used_at", Value: now.UTC()},
-			{Key: "purge_at", Value: now.Add(storage.AuthCodeRetention).UTC()},
-		}}},
+		update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	if err == nil {
 		return d.record(), nil
@@ -363,26 +373,6 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 	default: // unused and expired, or used and past retention
 		return storage.AuthCode{}, codeNotFound()
 	}
-}
-
-// SetAuthCodeIssued records the family and access token issued from the
-// code with one update. storage.ErrNotFound if absent.
-func (s *Store) SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string, accessExpiresAt time.Time) error {
-	set := bson.D{{Key: "family_id", Value: familyID}, {Key: "access_jti", Value: accessJTI}}
-	update := bson.D{{Key: "$set", Value: set}}
-	if accessExpiresAt.IsZero() {
-		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "access_expires_at", Value: ""}}})
-	} else {
-		update[0].Value = append(set, bson.E{Key: "access_expires_at", Value: accessExpiresAt.UTC()})
-	}
-	res, err := s.codes.UpdateOne(ctx, bson.D{{Key: "_id", Value: hashID(hash)}}, update)
-	if err != nil {
-		return s.wrap("record tokens issued from authorization code", err)
-	}
-	if res.MatchedCount == 0 {
-		return codeNotFound()
-	}
-	return nil
 }
 
 // GetConsent returns the consent of userID for clientID, or
