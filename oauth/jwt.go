@@ -15,13 +15,16 @@ import (
 // audience (any client's token), the service's clock and Leeway. The
 // library allows Leeway past exp too; parseAccess takes that back, so the
 // service is strict on exp (see parseAccess).
-func (s *Service) newVerifier() (*verify.Verifier, error) {
-	v, err := verify.New(context.Background(), s.cfg.Issuer,
+//
+// extra options adapt it to other tokens of the server (see hintVerifier).
+func (s *Service) newVerifier(extra ...verify.Option) (*verify.Verifier, error) {
+	opts := append([]verify.Option{
 		verify.WithKeySet(s.keys),
 		verify.SkipAudienceCheck(), // the server accepts its tokens for every client
 		verify.WithLeeway(s.cfg.Leeway),
 		verify.WithClock(func() time.Time { return s.now() }),
-	)
+	}, extra...)
+	v, err := verify.New(context.Background(), s.cfg.Issuer, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %w", err)
 	}

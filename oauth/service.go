@@ -272,10 +272,13 @@ type Service struct {
 	log    *slog.Logger
 	obs    Observer
 
-	notifier  BackchannelNotifier // nil: no back-channel logout
-	verifier  *verify.Verifier    // over keys; see parseAccess
-	hashSlots chan struct{}
-	buckets   *ipBuckets
+	notifier BackchannelNotifier // nil: no back-channel logout
+	verifier *verify.Verifier    // over keys; see parseAccess
+	// hintVerifier checks id_token_hint values: the same verifier set for
+	// ID tokens and no expiry check; see parseIDTokenHint.
+	hintVerifier *verify.Verifier
+	hashSlots    chan struct{}
+	buckets      *ipBuckets
 }
 
 // New builds a Service. It fails if cfg is inconsistent (every problem is
@@ -309,6 +312,9 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 		return nil, err
 	}
 	s.verifier = v
+	if s.hintVerifier, err = s.newVerifier(verify.WithTokenType(TypIDToken), verify.SkipExpiryCheck(), verify.WithCacheSize(0)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

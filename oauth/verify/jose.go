@@ -157,14 +157,21 @@ func parseHeader(s string) (header, error) {
 }
 
 // checkTyp reports whether typ names an RFC 9068 access token.
-func checkTyp(typ string) error {
-	if strings.EqualFold(typ, typATJWT) || strings.EqualFold(typ, typATJWTFull) {
+// checkTyp accepts typ when it names want (at+jwt when want is ""),
+// ignoring case and an "application/" prefix.
+func checkTyp(typ, want string) error {
+	if want == "" {
+		if strings.EqualFold(typ, typATJWT) || strings.EqualFold(typ, typATJWTFull) {
+			return nil
+		}
+		want = typATJWT
+	} else if strings.EqualFold(typ, want) || strings.EqualFold(typ, "application/"+want) {
 		return nil
 	}
 	if typ == "" {
-		return fmt.Errorf("%w: no typ header, want %s", ErrTokenType, typATJWT)
+		return fmt.Errorf("%w: no typ header, want %s", ErrTokenType, want)
 	}
-	return fmt.Errorf("%w: typ %q, want %s", ErrTokenType, clip(typ), typATJWT)
+	return fmt.Errorf("%w: typ %q, want %s", ErrTokenType, clip(typ), want)
 }
 
 // clip shortens an untrusted string before it goes into an error message.

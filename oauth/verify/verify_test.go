@@ -285,3 +285,48 @@ func TestNewKey(t *testing.T) {
 		t.Error("NewStaticKeySet accepted a duplicate kid")
 	}
 }
+
+// TestTokenTypeAndExpiryOptions: WithTokenType swaps the accepted typ (an
+// issuer checking its own ID tokens) and SkipExpiryCheck accepts tokens
+// past exp while nbf still counts; neither changes the default verifier.
+func TestTokenTypeAndExpiryOptions(t *testing.T) {
+	fixtureKeys()
+	ek := newTestKey(ES256, ecA)
+	clock := newFakeClock()
+	now := clock.Now()
+	idTok := mint(ek, testIss, now, tokenSpec{header: map[string]any{"typ": "JWT"}})
+	appIDTok := mint(ek, testIss, now, tokenSpec{header: map[string]any{"typ": "application/jwt"}})
+	access := mint(ek, testIss, now, tokenSpec{})
+	expiredID := mint(ek, testIss, now, tokenSpec{header: map[string]any{"typ": "JWT"},
+		claims: map[string]any{"exp": now.Add(-time.Hour).Unix(), "iat": now.Add(-2 * time.Hour).Unix(), "nbf": now.Add(-2 * time.Hour).Unix()}})
+	futureID := mint(ek, testIss, now, tokenSpec{header: map[string]any{"typ": "JWT"},
+		claims: map[string]any{"nbf": now.Add(time.Hour).Unix()}})
+
+	plain := staticVerifier(t, clock, testIss, []*testKey{ek}, WithCacheSize(0))
+	idv := staticVerifier(t, clock, testIss, []*testKey{ek}, WithCacheSize(0), WithTokenType("JWT"))
+	hint := staticVerifier(t, clock, testIss, []*testKey{ek}, WithCacheSize(0), WithTokenType("JWT"), SkipExpiryCheck())
+	tests := []struct {
+		name    string
+		v       *Verifier
+		tok     string
+		wantErr error
+	}{
+		{"default refuses an ID token", plain, idTok, ErrTokenType},
+		{"default accepts an access token", plain, access, nil},
+		{"typ JWT accepts an ID token", idv, idTok, nil},
+		{"typ JWT accepts application/jwt", idv, appIDTok, nil},
+		{"typ JWT refuses an access token", idv, access, ErrTokenType},
+		{"typ JWT still checks exp", idv, expiredID, ErrExpired},
+		{"skip expiry accepts an expired ID token", hint, expiredID, nil},
+		{"skip expiry still checks nbf", hint, futureID, ErrNotYetValid},
+		{"skip expiry still checks typ", hint, access, ErrTokenType},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.v.Verify(t.Context(), tc.tok)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Verify error = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
