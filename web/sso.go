@@ -236,7 +236,7 @@ func (s *Server) authorizeOutcome(w http.ResponseWriter, r *http.Request, res *o
 			}
 			d.Scopes = append(d.Scopes, scopeLine{Name: sc.Name, Description: desc})
 		}
-		s.render(w, http.StatusOK, pageConsent, d, "")
+		s.render(w, http.StatusOK, pageConsent, d, redirectSource(res.Params.RedirectURI))
 	case oauth.StepDone:
 		s.deliver(w, r, res.Response, clientName(res.Client))
 	default:
@@ -259,7 +259,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	d.ClientName = clientName(res.Client)
 	d.Username = username
 	d.Message = message
-	s.render(w, status, pageLogin, d, "")
+	s.render(w, status, pageLogin, d, redirectSource(res.Params.RedirectURI))
 }
 
 // flowError answers a failed step: an *oauth.AuthorizeError goes to the
@@ -368,6 +368,33 @@ func formPostOrigin(uri string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
+// redirectSource returns the CSP source of a verified redirect URI that a
+// page's form may end at: browsers apply form-action to the redirects that
+// follow a submission, so the login, consent and logout-confirmation forms,
+// which post to us and are answered with a redirect to the client, need
+// the client's origin (scheme://host[:port]) or, for a native app's
+// private-use scheme, that scheme ("com.example.app:"). Anything unusual
+// gives "" (the form then works unless it redirects off-site), so nothing
+// can be smuggled into the header.
+func redirectSource(uri string) string {
+	if uri == "" {
+		return ""
+	}
+	if origin, err := formPostOrigin(uri); err == nil {
+		return origin
+	}
+	u, err := url.Parse(uri)
+	if err != nil || !strings.Contains(u.Scheme, ".") {
+		return ""
+	}
+	for _, c := range u.Scheme {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".+-", c)) {
+			return ""
+		}
+	}
+	return strings.ToLower(u.Scheme) + ":"
+}
+
 // clientName is the name a page shows for c.
 func clientName(c oauth.ClientInfo) string {
 	if c.Name != "" {
@@ -422,7 +449,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	d.CSRF = tok
 	d.Hidden = hiddenFields(params.Values())
 	d.ClientName = clientName(plan.Client)
-	s.render(w, http.StatusOK, pageLogoutConfirm, d, "")
+	s.render(w, http.StatusOK, pageLogoutConfirm, d, redirectSource(plan.RedirectURI))
 }
 
 // logout ends the session, clears its cookie, and redirects to the verified

@@ -195,6 +195,11 @@ func csrfFrom(t *testing.T, body string) string {
 
 const wantCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// wantFlowCSP is the CSP of the login and consent pages of a request for
+// https://app.example.org/cb: browsers apply form-action to the redirect
+// that answers the form, so the client's origin is allowed too.
+var wantFlowCSP = strings.Replace(wantCSP, "form-action 'self'", "form-action 'self' https://app.example.org", 1)
+
 func checkPageHeaders(t *testing.T, rec *httptest.ResponseRecorder, csp string) {
 	t.Helper()
 	want := map[string]string{
@@ -230,7 +235,7 @@ func TestLoginPage(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			checkPageHeaders(t, rec, wantCSP)
+			checkPageHeaders(t, rec, wantFlowCSP)
 			body := rec.Body.String()
 			for _, want := range []string{
 				`<form method="post" action="` + tc.action + `"`,
@@ -417,7 +422,7 @@ func TestLoginSubmit(t *testing.T) {
 				if strings.Contains(body, tc.password) {
 					t.Fatal("the password was echoed")
 				}
-				checkPageHeaders(t, rec, wantCSP)
+				checkPageHeaders(t, rec, wantFlowCSP)
 				for _, want := range []string{`role="alert"`, tc.wantMsg, `value="alice"`, `<input type="hidden" name="state" value="xyz">`, `aria-invalid="true"`} {
 					if !strings.Contains(body, want) {
 						t.Errorf("page lacks %q:\n%s", want, body)
@@ -598,7 +603,7 @@ func TestAuthorizeOutcomes(t *testing.T) {
 			name: "consent page",
 			result: &oauth.AuthorizeResult{Step: oauth.StepConsent, Client: testClient, Params: oauth.AuthorizeParamsFrom(authParams()),
 				ConsentScopes: []oauth.ScopeInfo{{Name: "openid", Description: "Sign you in"}, {Name: "email", Description: "See your email address"}}},
-			wantStatus: 200, wantCSP: wantCSP,
+			wantStatus: 200, wantCSP: wantFlowCSP,
 			wantBody: []string{
 				`<button name="action" value="allow">Allow</button>`,
 				`<button name="action" value="deny" class="secondary">Deny</button>`,
@@ -740,7 +745,11 @@ func TestAuthorizeRequestShapes(t *testing.T) {
 				t.Fatalf("Authorize called %d times, want %d", got, tc.wantCalls)
 			}
 			if tc.wantStatus != 404 {
-				checkPageHeaders(t, rec, wantCSP)
+				want := wantCSP
+				if strings.Contains(rec.Body.String(), `autocomplete="current-password"`) {
+					want = wantFlowCSP // the login page
+				}
+				checkPageHeaders(t, rec, want)
 			}
 			if tc.wantStatus == 405 && rec.Header().Get("Allow") != "GET, POST" {
 				t.Fatalf("Allow %q", rec.Header().Get("Allow"))
@@ -1048,5 +1057,24 @@ func TestDefaultTitle(t *testing.T) {
 	rec := newBrowser().do(s, http.MethodGet, "/oauth2/authorize?"+authParams().Encode(), nil)
 	if !strings.Contains(rec.Body.String(), `<p class="deployment">Sigil</p>`) {
 		t.Fatalf("default title missing:\n%s", rec.Body)
+	}
+}
+
+func TestRedirectSource(t *testing.T) {
+	tests := []struct{ name, uri, want string }{
+		{"https origin", "https://app.example.org/cb?x=1", "https://app.example.org"},
+		{"loopback with port", "http://127.0.0.1:8765/cb", "http://127.0.0.1:8765"},
+		{"ipv6 loopback", "http://[::1]:9000/cb", "http://[::1]:9000"},
+		{"private-use scheme", "com.Example.app:/callback", "com.example.app:"},
+		{"empty", "", ""},
+		{"header injection in host", "https://a.example;script-src *", ""},
+		{"scheme without a dot", "javascript:alert(1)", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := redirectSource(tc.uri); got != tc.want {
+				t.Fatalf("redirectSource(%q) = %q, want %q", tc.uri, got, tc.want)
+			}
+		})
 	}
 }
