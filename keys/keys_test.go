@@ -288,6 +288,7 @@ func TestSignJWT(t *testing.T) {
 		{"default access token", "", "at+jwt", ES256},
 		{"rs256 id token", RS256, "JWT", RS256},
 		{"es256 access token", ES256, "at+jwt", ES256},
+		{"logout token", "", "logout+jwt", ES256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, err := f.ring.SignJWT(tc.alg, tc.typ, payload)

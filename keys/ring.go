@@ -189,7 +189,7 @@ func newSigner(kid, alg string, priv crypto.Signer) *signer {
 	if k, isRSA := priv.Public().(*rsa.PublicKey); isRSA {
 		sg.sigLen = k.Size()
 	}
-	for _, typ := range []string{"at+jwt", "JWT"} {
+	for _, typ := range []string{"at+jwt", "JWT", "logout+jwt"} {
 		h := `{"alg":"` + alg + `","kid":"` + kid + `","typ":"` + typ + `"}`
 		sg.headers[typ] = base64.RawURLEncoding.EncodeToString([]byte(h))
 	}
@@ -246,7 +246,8 @@ func (r *KeyRing) Key(_ context.Context, kid string) (*verify.Key, error) {
 
 // SignJWT signs payload (JSON claims) as a compact JWS with the active key
 // of alg ("" means DefaultAlg) and protected header {alg, kid, typ}. typ is
-// "at+jwt" or "JWT". Safe for concurrent use.
+// "at+jwt" (access token), "JWT" (ID token) or "logout+jwt"
+// (back-channel logout token). Safe for concurrent use.
 func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
 	s := r.snap.Load()
 	if s == nil {
