@@ -98,7 +98,8 @@ func newBrowser(t *testing.T) context.Context {
 var screenshotName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 // screenshot saves a full-page PNG of the current tab as
-// bin/screenshots/NAME.png at the repository root, for people to look at
+// bin/screenshots/NAME.png at the repository root (quality 100 makes
+// chromedp capture PNG rather than JPEG), for people to look at
 // the pages the tests drove. A failure to save fails the test.
 func screenshot(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
@@ -106,7 +107,7 @@ func screenshot(ctx context.Context, t *testing.T, name string) {
 		t.Fatalf("screenshot name %q: use lower-case letters, digits and dashes", name)
 	}
 	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	dir := filepath.Join("..", "bin", "screenshots")
