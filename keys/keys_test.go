@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/sigilauth/sigil/keys/audittest"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -594,7 +595,8 @@ func TestAlgorithmRemovedFromConfig(t *testing.T) {
 
 // TestCrashDuringRotation fails every storage write after the n-th, for each
 // n, during a rotation; the next Reconcile by a fresh replica must converge
-// with one active key per algorithm, signing with a published key.
+// with one active key per algorithm, signing with a published key, and with
+// every committed transition in the audit log exactly once.
 func TestCrashDuringRotation(t *testing.T) {
 	ctx := context.Background()
 	sealer := testSealer(t)
@@ -627,6 +629,23 @@ func TestCrashDuringRotation(t *testing.T) {
 				if _, err := g.ring.SignJWT(alg, "at+jwt", []byte(`{}`)); err != nil {
 					t.Fatal(err)
 				}
+			}
+			// Every committed transition is in the audit log exactly once.
+			evs, _ := store.ListKeyEvents(ctx)
+			if err := audittest.CheckAudit(set, evs); err != nil {
+				t.Fatal(err)
+			}
+			logged := map[string]bool{}
+			for _, e := range evs {
+				logged[e.ID] = true
+			}
+			for id, e := range store.committed {
+				if !logged[id] {
+					t.Fatalf("committed transition %s %s (%s) missing from the audit log", e.Action, e.KID, id)
+				}
+			}
+			if len(evs) != len(store.committed) {
+				t.Fatalf("%d audit events for %d committed transitions", len(evs), len(store.committed))
 			}
 		})
 	}
