@@ -105,7 +105,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"issuer", "listen",
 		"storage.backend", "storage.bolt_path", "storage.mongo_uri", "storage.mongo_database",
 		"keys.algorithms", "keys.rsa_bits", "keys.rotation", "keys.prepublish", "keys.reconcile_interval",
-		"keys.encryption_key_file", "keys.clock_leeway",
+		"keys.encryption_key_file", "keys.encryption_key_previous_file", "keys.clock_leeway",
 		"jwks.max_age",
 		"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl", "tokens.refresh_reuse_grace",
 		"compat.simplejwt", "compat.client_id",

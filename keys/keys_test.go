@@ -688,3 +688,71 @@ func TestStaleKEKCannotChangeKeySet(t *testing.T) {
 		})
 	}
 }
+
+// TestKEKRotationRolls: replicas restarted one by one with the new KEK as
+// current and the old as previous keep loading, signing and rotating next to
+// replicas still on the old KEK (new keys stay sealed under the KEK the set
+// uses); after the rewrap every key is under the new KEK and the restarted
+// replicas carry on.
+func TestKEKRotationRolls(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{}
+	oldKEK, newKEK := testSealer(t), testSealer(t)
+	both, err := newKEK.WithPrevious(oldKEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newKEK.WithPrevious(newKEK); err == nil {
+		t.Fatal("the current KEK accepted as its own previous")
+	}
+	old := newFixture(t, store, oldKEK)
+	if _, err := old.rot.Reconcile(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	rolled := newFixture(t, store, both)
+	sealedUnder := func(want string) {
+		t.Helper()
+		for _, k := range mustSet(t, store).Keys {
+			if len(k.SealedPrivate) > 0 && k.KEKID != want {
+				t.Fatalf("key %s sealed under %s, want %s", k.KID, k.KEKID, want)
+			}
+		}
+	}
+	steps := []struct {
+		name string
+		run  func() error
+		kek  string
+	}{
+		{"restarted replica loads the old-KEK set", func() error { _, err := rolled.rot.Reconcile(ctx, t0); return err }, oldKEK.ID()},
+		{"restarted replica rotates under the old KEK", func() error {
+			_, err := rolled.rot.Reconcile(ctx, t0.Add(6*time.Second))
+			return err
+		}, oldKEK.ID()},
+		{"old replica still loads", func() error { return old.rot.Reload(ctx, t0.Add(6*time.Second)) }, oldKEK.ID()},
+		{"rewrap under the new KEK", func() error {
+			_, err := rolled.rot.Rewrap(ctx, t0.Add(7*time.Second), newKEK, "operator")
+			return err
+		}, newKEK.ID()},
+		{"restarted replica loads and rotates after the rewrap", func() error {
+			if err := rolled.rot.Reload(ctx, t0.Add(7*time.Second)); err != nil {
+				return err
+			}
+			_, err := rolled.rot.Reconcile(ctx, t0.Add(12*time.Second))
+			return err
+		}, newKEK.ID()},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if err := st.run(); err != nil {
+				t.Fatal(err)
+			}
+			sealedUnder(st.kek)
+			if _, err := rolled.ring.SignJWT("", "JWT", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if err := old.rot.Reload(ctx, t0.Add(12*time.Second)); err == nil {
+		t.Fatal("a replica holding only the old KEK loads the rewrapped set")
+	}
+}

@@ -236,10 +236,11 @@ func (r *Rotator) Rewrap(ctx context.Context, now time.Time, newSealer *Sealer, 
 			if len(k.SealedPrivate) == 0 || k.KEKID == newSealer.ID() {
 				continue
 			}
-			if k.KEKID != r.sealer.ID() {
-				return Result{}, fmt.Errorf("rewrap %s: sealed under %s, not the current key-encryption key", k.KID, k.KEKID)
+			opener := r.sealer.sealerFor(k.KEKID)
+			if opener == nil {
+				return Result{}, fmt.Errorf("rewrap %s: sealed under %s, neither the current nor the previous key-encryption key", k.KID, k.KEKID)
 			}
-			der, err := r.sealer.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+			der, err := opener.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
 			if err != nil {
 				return Result{}, fmt.Errorf("rewrap %s: %w", k.KID, err)
 			}
@@ -320,17 +321,27 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	if err != nil {
 		return Result{}, err
 	}
-	// Never mix KEKs: a replica still holding an old KEK after a rewrap
-	// must not add keys sealed under it.
+	// Never mix KEKs: new keys are sealed under the KEK the stored keys
+	// use, which must be this process's current one or, during a KEK
+	// rotation before `keys rewrap`, its previous one (so replicas not yet
+	// restarted with the new KEK still open every key). A replica still
+	// holding only an old KEK after a rewrap changes nothing.
+	sealer := r.sealer
+	sealedUnder := ""
 	for _, k := range set.Keys {
-		if len(k.SealedPrivate) > 0 && k.KEKID != r.sealer.ID() {
+		if len(k.SealedPrivate) == 0 {
+			continue
+		}
+		s := r.sealer.sealerFor(k.KEKID)
+		if s == nil || (sealedUnder != "" && k.KEKID != sealedUnder) {
 			return Result{}, fmt.Errorf("key %s is sealed under %s, this process has %s: %w", k.KID, k.KEKID, r.sealer.ID(), ErrKEKMismatch)
 		}
+		sealer, sealedUnder = s, k.KEKID
 	}
 	// Audit events a crash left pending in the record go to the log first;
 	// those the log refused stay pending in the next version.
 	carried := r.flush(ctx, set.PendingEvents)
-	p := &plan{r: r, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
+	p := &plan{r: r, sealer: sealer, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
 	if err := edit(p); err != nil {
 		return Result{}, err
 	}
@@ -455,6 +466,7 @@ func (r *Rotator) newEvent(now time.Time, k storage.Key, action string, from, to
 // plan is one pending edit of the key set.
 type plan struct {
 	r       *Rotator
+	sealer  *Sealer // seals new keys: the KEK the stored keys use
 	now     time.Time
 	actor   string
 	keys    []storage.Key
@@ -481,14 +493,14 @@ func (p *plan) generate(alg string, st storage.KeyState, reason string) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := p.r.sealer.Seal(der, sealAAD(m.KID, m.Alg))
+	sealed, err := p.sealer.Seal(der, sealAAD(m.KID, m.Alg))
 	clear(der)
 	if err != nil {
 		return err
 	}
 	k := storage.Key{
 		KID: m.KID, Alg: m.Alg, State: st, PublicJWK: m.PublicJWK,
-		SealedPrivate: sealed, KEKID: p.r.sealer.ID(),
+		SealedPrivate: sealed, KEKID: p.sealer.ID(),
 		CreatedAt: p.now, PublishedAt: p.now,
 	}
 	if st == storage.KeyActive {
