@@ -66,6 +66,10 @@ type Keys struct {
 	// seals private keys at rest. Empty: the bolt backend generates one
 	// beside its data file.
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// EncryptionKeyPreviousFile names the file holding the previous
+	// key-encryption key during a KEK rotation: it opens keys not yet
+	// re-sealed by `keys rewrap`, and never seals. Empty: none.
+	EncryptionKeyPreviousFile string `yaml:"encryption_key_previous_file"`
 	// ClockLeeway is added to a retired key's verify_until to allow for
 	// clock skew between Sigil and resource servers.
 	ClockLeeway time.Duration `yaml:"clock_leeway"`

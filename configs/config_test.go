@@ -105,7 +105,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"issuer", "listen",
 		"storage.backend", "storage.bolt_path", "storage.mongo_uri", "storage.mongo_database",
 		"keys.algorithms", "keys.rsa_bits", "keys.rotation", "keys.prepublish", "keys.reconcile_interval",
-		"keys.encryption_key_file", "keys.clock_leeway",
+		"keys.encryption_key_file", "keys.encryption_key_previous_file", "keys.clock_leeway",
 		"jwks.max_age",
 		"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl", "tokens.refresh_reuse_grace",
 		"compat.simplejwt", "compat.client_id",
@@ -425,6 +425,7 @@ func TestValidate(t *testing.T) {
 			c.Storage.MongoURI = "mongodb+srv://cluster.example.net"
 		}},
 		{name: "prepublish equal to max_age", mutate: func(c *Config) { c.Keys.Prepublish = c.JWKS.MaxAge }},
+		{name: "clock leeway at the verifier's limit", mutate: func(c *Config) { c.Keys.ClockLeeway = 10 * time.Minute }},
 		{name: "idle ttl equal to refresh ttl", mutate: func(c *Config) { c.Tokens.RefreshIdleTTL = c.Tokens.RefreshTTL }},
 		{name: "proxies ip and cidr", mutate: func(c *Config) {
 			c.Security.TrustedProxies = []string{"10.1.2.3", "10.0.0.0/8", "2001:db8::/32", "::1"}
@@ -472,6 +473,12 @@ func TestValidate(t *testing.T) {
 			c.Keys.Prepublish = 10 * time.Second
 			c.JWKS.MaxAge = time.Minute
 		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (10s) must be at least jwks.max_age (1m0s)"},
+		{name: "prepublish one second under max age", mutate: func(c *Config) {
+			c.JWKS.MaxAge = time.Hour
+			c.Keys.Prepublish = time.Hour - time.Second
+		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (59m59s) must be at least jwks.max_age (1h0m0s)"},
+		{name: "clock leeway over the verifier's limit", mutate: func(c *Config) { c.Keys.ClockLeeway = 10*time.Minute + time.Second },
+			wantKeys: []string{"keys.clock_leeway"}, wantIn: "keys.clock_leeway: (10m1s) must be at most 10m0s"},
 		{name: "idle ttl above refresh ttl", mutate: func(c *Config) { c.Tokens.RefreshIdleTTL = 25 * time.Hour },
 			wantKeys: []string{"tokens.refresh_idle_ttl"}},
 		{name: "unparsable cron", mutate: func(c *Config) { c.Keys.Rotation = "every day" },

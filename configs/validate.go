@@ -23,6 +23,11 @@ type Problem struct {
 }
 
 // String returns "key: message".
+// MaxClockLeeway is the largest keys.clock_leeway: the server verifies its
+// own tokens through oauth/verify, whose WithLeeway refuses more (its
+// maxLeeway).
+const MaxClockLeeway = 10 * time.Minute
+
 func (p Problem) String() string { return p.Key + ": " + p.Message }
 
 // ValidationError lists every problem found in a configuration. Load and
@@ -115,6 +120,8 @@ func (c Config) Validate() error {
 	v.nonNegative("keys.prepublish", c.Keys.Prepublish)
 	v.positive("keys.reconcile_interval", c.Keys.ReconcileInterval)
 	v.nonNegative("keys.clock_leeway", c.Keys.ClockLeeway)
+	v.check(c.Keys.ClockLeeway > MaxClockLeeway, "keys.clock_leeway",
+		"(%s) must be at most %s, the largest leeway token verification (oauth/verify) accepts", c.Keys.ClockLeeway, MaxClockLeeway)
 
 	// jwks
 	v.positive("jwks.max_age", c.JWKS.MaxAge)

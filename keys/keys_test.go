@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/sigilauth/sigil/keys/audittest"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -595,7 +596,8 @@ func TestAlgorithmRemovedFromConfig(t *testing.T) {
 
 // TestCrashDuringRotation fails every storage write after the n-th, for each
 // n, during a rotation; the next Reconcile by a fresh replica must converge
-// with one active key per algorithm, signing with a published key.
+// with one active key per algorithm, signing with a published key, and with
+// every committed transition in the audit log exactly once.
 func TestCrashDuringRotation(t *testing.T) {
 	ctx := context.Background()
 	sealer := testSealer(t)
@@ -628,6 +630,23 @@ func TestCrashDuringRotation(t *testing.T) {
 				if _, err := g.ring.SignJWT(alg, "at+jwt", []byte(`{}`)); err != nil {
 					t.Fatal(err)
 				}
+			}
+			// Every committed transition is in the audit log exactly once.
+			evs, _ := store.ListKeyEvents(ctx)
+			if err := audittest.CheckAudit(set, evs); err != nil {
+				t.Fatal(err)
+			}
+			logged := map[string]bool{}
+			for _, e := range evs {
+				logged[e.ID] = true
+			}
+			for id, e := range store.committed {
+				if !logged[id] {
+					t.Fatalf("committed transition %s %s (%s) missing from the audit log", e.Action, e.KID, id)
+				}
+			}
+			if len(evs) != len(store.committed) {
+				t.Fatalf("%d audit events for %d committed transitions", len(evs), len(store.committed))
 			}
 		})
 	}
@@ -668,5 +687,73 @@ func TestStaleKEKCannotChangeKeySet(t *testing.T) {
 				t.Fatal("a stale-KEK replica changed the key set")
 			}
 		})
+	}
+}
+
+// TestKEKRotationRolls: replicas restarted one by one with the new KEK as
+// current and the old as previous keep loading, signing and rotating next to
+// replicas still on the old KEK (new keys stay sealed under the KEK the set
+// uses); after the rewrap every key is under the new KEK and the restarted
+// replicas carry on.
+func TestKEKRotationRolls(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{}
+	oldKEK, newKEK := testSealer(t), testSealer(t)
+	both, err := newKEK.WithPrevious(oldKEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newKEK.WithPrevious(newKEK); err == nil {
+		t.Fatal("the current KEK accepted as its own previous")
+	}
+	old := newFixture(t, store, oldKEK)
+	if _, err := old.rot.Reconcile(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	rolled := newFixture(t, store, both)
+	sealedUnder := func(want string) {
+		t.Helper()
+		for _, k := range mustSet(t, store).Keys {
+			if len(k.SealedPrivate) > 0 && k.KEKID != want {
+				t.Fatalf("key %s sealed under %s, want %s", k.KID, k.KEKID, want)
+			}
+		}
+	}
+	steps := []struct {
+		name string
+		run  func() error
+		kek  string
+	}{
+		{"restarted replica loads the old-KEK set", func() error { _, err := rolled.rot.Reconcile(ctx, t0); return err }, oldKEK.ID()},
+		{"restarted replica rotates under the old KEK", func() error {
+			_, err := rolled.rot.Reconcile(ctx, t0.Add(6*time.Second))
+			return err
+		}, oldKEK.ID()},
+		{"old replica still loads", func() error { return old.rot.Reload(ctx, t0.Add(6*time.Second)) }, oldKEK.ID()},
+		{"rewrap under the new KEK", func() error {
+			_, err := rolled.rot.Rewrap(ctx, t0.Add(7*time.Second), newKEK, "operator")
+			return err
+		}, newKEK.ID()},
+		{"restarted replica loads and rotates after the rewrap", func() error {
+			if err := rolled.rot.Reload(ctx, t0.Add(7*time.Second)); err != nil {
+				return err
+			}
+			_, err := rolled.rot.Reconcile(ctx, t0.Add(12*time.Second))
+			return err
+		}, newKEK.ID()},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if err := st.run(); err != nil {
+				t.Fatal(err)
+			}
+			sealedUnder(st.kek)
+			if _, err := rolled.ring.SignJWT("", "JWT", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if err := old.rot.Reload(ctx, t0.Add(12*time.Second)); err == nil {
+		t.Fatal("a replica holding only the old KEK loads the rewrapped set")
 	}
 }

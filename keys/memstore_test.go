@@ -18,6 +18,9 @@ type memStore struct {
 	events    []storage.KeyEvent
 	writes    int
 	failAfter int
+	// committed holds every audit event ever committed as pending in a
+	// key-set swap, by ID: the transitions that really happened.
+	committed map[string]storage.KeyEvent
 }
 
 var errCrash = errors.New("injected crash")
@@ -30,6 +33,7 @@ func (m *memStore) GetKeySet(ctx context.Context) (storage.KeySet, error) {
 	}
 	s := m.set
 	s.Keys = slices.Clone(s.Keys)
+	s.PendingEvents = slices.Clone(s.PendingEvents)
 	return s, nil
 }
 
@@ -52,6 +56,13 @@ func (m *memStore) CompareAndSwapKeySet(ctx context.Context, old int64, next sto
 	}
 	next.Version = old + 1
 	next.Keys = slices.Clone(next.Keys)
+	next.PendingEvents = slices.Clone(next.PendingEvents)
+	if m.committed == nil {
+		m.committed = map[string]storage.KeyEvent{}
+	}
+	for _, e := range next.PendingEvents {
+		m.committed[e.ID] = e
+	}
 	m.set, m.has = next, true
 	return next.Version, nil
 }
@@ -61,6 +72,9 @@ func (m *memStore) AppendKeyEvent(ctx context.Context, e storage.KeyEvent) error
 	defer m.mu.Unlock()
 	if err := m.write(); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(m.events, func(x storage.KeyEvent) bool { return x.ID == e.ID }) {
+		return storage.ErrDuplicate
 	}
 	m.events = append(m.events, e)
 	return nil

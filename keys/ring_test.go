@@ -96,3 +96,49 @@ func nextKID(t *testing.T, s *memStore) string {
 	t.Fatal("no next key")
 	return ""
 }
+
+// TestKeyRingJWKSETag checks the ETag the web layer serves with the real
+// ring: it changes whenever the published key set changes (rotation,
+// revocation, expiry) and stays put when nothing changed.
+func TestKeyRingJWKSETag(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{}
+	f := newFixture(t, store, testSealer(t), ES256)
+	if _, err := f.rot.Reconcile(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	body, etag, err := f.ring.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		name    string
+		run     func() error
+		changes bool
+	}{
+		{"nothing to do", func() error { _, err := f.rot.Reconcile(ctx, t0.Add(time.Second)); return err }, false},
+		{"rotation publishes a new next key", func() error { _, err := f.rot.Reconcile(ctx, t0.Add(6*time.Second)); return err }, true},
+		{"revocation withdraws a key", func() error {
+			_, err := f.rot.Revoke(ctx, t0.Add(7*time.Second), activeKID(mustSet(t, store), ES256), "op", "test")
+			return err
+		}, true},
+		{"retired key expires", func() error { _, err := f.rot.Reconcile(ctx, t0.Add(16*time.Second)); return err }, true},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			if err := st.run(); err != nil {
+				t.Fatal(err)
+			}
+			nb, ne, err := f.ring.JWKS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bodyChanged := string(nb) != string(body); bodyChanged != st.changes {
+				t.Fatalf("JWKS changed = %v, want %v", bodyChanged, st.changes)
+			}
+			if (ne != etag) != st.changes {
+				t.Fatalf("ETag %s -> %s, want changed = %v", etag, ne, st.changes)
+			}
+			body, etag = nb, ne
+		})
+	}
+}

@@ -120,7 +120,9 @@ func (r *Rotator) Ring() *KeyRing { return r.ring }
 
 // Result describes what one operation did.
 type Result struct {
-	// Changed reports whether this call committed a new key-set version.
+	// Changed reports whether this call committed a key transition. (A call
+	// that only drops audit events already flushed from the record stores a
+	// new version too, but is not a change.)
 	Changed bool
 	// Version is the key-set version after the call.
 	Version int64
@@ -225,6 +227,7 @@ func (r *Rotator) Rewrap(ctx context.Context, now time.Time, newSealer *Sealer, 
 		if err != nil {
 			return Result{}, err
 		}
+		carried := r.flush(ctx, set.PendingEvents)
 		next := set
 		next.Keys = slices.Clone(set.Keys)
 		var events []storage.KeyEvent
@@ -233,10 +236,11 @@ func (r *Rotator) Rewrap(ctx context.Context, now time.Time, newSealer *Sealer, 
 			if len(k.SealedPrivate) == 0 || k.KEKID == newSealer.ID() {
 				continue
 			}
-			if k.KEKID != r.sealer.ID() {
-				return Result{}, fmt.Errorf("rewrap %s: sealed under %s, not the current key-encryption key", k.KID, k.KEKID)
+			opener := r.sealer.sealerFor(k.KEKID)
+			if opener == nil {
+				return Result{}, fmt.Errorf("rewrap %s: sealed under %s, neither the current nor the previous key-encryption key", k.KID, k.KEKID)
 			}
-			der, err := r.sealer.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+			der, err := opener.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
 			if err != nil {
 				return Result{}, fmt.Errorf("rewrap %s: %w", k.KID, err)
 			}
@@ -249,18 +253,24 @@ func (r *Rotator) Rewrap(ctx context.Context, now time.Time, newSealer *Sealer, 
 			events = append(events, r.newEvent(now, *k, "rewrap", k.State, k.State, actor, "sealed under "+newSealer.ID()))
 		}
 		if len(events) == 0 {
-			return Result{Version: set.Version}, nil
+			v := set.Version
+			if len(carried) < len(set.PendingEvents) {
+				if stored, err := r.dropFlushed(ctx, set, carried); err == nil {
+					v = stored.Version
+				}
+			}
+			return Result{Version: v}, nil
 		}
 		next.UpdatedAt, next.UpdatedBy = now, actor
-		v, err := r.store.CompareAndSwapKeySet(ctx, set.Version, next)
+		next.PendingEvents = append(carried, events...)
+		stored, err := r.commit(ctx, set.Version, next)
 		if errors.Is(err, storage.ErrConflict) {
 			return Result{}, ErrLostRace
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("store key set: %w", err)
 		}
-		r.appendEvents(ctx, events)
-		return Result{Changed: true, Version: v, Events: events}, nil
+		return Result{Changed: true, Version: stored.Version, Events: events}, nil
 	})
 }
 
@@ -311,14 +321,27 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	if err != nil {
 		return Result{}, err
 	}
-	// Never mix KEKs: a replica still holding an old KEK after a rewrap
-	// must not add keys sealed under it.
+	// Never mix KEKs: new keys are sealed under the KEK the stored keys
+	// use, which must be this process's current one or, during a KEK
+	// rotation before `keys rewrap`, its previous one (so replicas not yet
+	// restarted with the new KEK still open every key). A replica still
+	// holding only an old KEK after a rewrap changes nothing.
+	sealer := r.sealer
+	sealedUnder := ""
 	for _, k := range set.Keys {
-		if len(k.SealedPrivate) > 0 && k.KEKID != r.sealer.ID() {
+		if len(k.SealedPrivate) == 0 {
+			continue
+		}
+		s := r.sealer.sealerFor(k.KEKID)
+		if s == nil || (sealedUnder != "" && k.KEKID != sealedUnder) {
 			return Result{}, fmt.Errorf("key %s is sealed under %s, this process has %s: %w", k.KID, k.KEKID, r.sealer.ID(), ErrKEKMismatch)
 		}
+		sealer, sealedUnder = s, k.KEKID
 	}
-	p := &plan{r: r, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
+	// Audit events a crash left pending in the record go to the log first;
+	// those the log refused stay pending in the next version.
+	carried := r.flush(ctx, set.PendingEvents)
+	p := &plan{r: r, sealer: sealer, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
 	if err := edit(p); err != nil {
 		return Result{}, err
 	}
@@ -326,6 +349,15 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 		return Result{}, err
 	}
 	res := Result{Version: set.Version, Waiting: p.waiting}
+	if len(p.events) == 0 && len(carried) < len(set.PendingEvents) {
+		// No transition, but pending events reached the log: drop them
+		// from the record.
+		stored, err := r.dropFlushed(ctx, set, carried)
+		if err == nil {
+			set = stored
+			res.Version = set.Version
+		}
+	}
 	if len(p.events) == 0 {
 		// Nothing to change here, but another replica may have committed
 		// since the last load. An unchanged version needs no rebuild: a
@@ -338,8 +370,11 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 		}
 		return res, nil
 	}
-	next := storage.KeySet{Keys: p.keys, LastRotation: p.last, UpdatedAt: now, UpdatedBy: actor}
-	v, err := r.store.CompareAndSwapKeySet(ctx, set.Version, next)
+	next := storage.KeySet{
+		Keys: p.keys, LastRotation: p.last, UpdatedAt: now, UpdatedBy: actor,
+		PendingEvents: append(carried, p.events...),
+	}
+	stored, err := r.commit(ctx, set.Version, next)
 	if errors.Is(err, storage.ErrConflict) {
 		// Another replica won: take its set and do nothing more.
 		if rerr := r.Reload(ctx, now); rerr != nil && !errors.Is(rerr, ErrNotLoaded) {
@@ -350,9 +385,8 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	if err != nil {
 		return res, fmt.Errorf("store key set: %w", err)
 	}
-	next.Version = v
-	res.Changed, res.Version, res.Events = true, v, p.events
-	r.appendEvents(ctx, p.events)
+	next = stored
+	res.Changed, res.Version, res.Events = true, stored.Version, p.events
 	for _, e := range p.events {
 		r.log.Info("key transition", "kid", e.KID, "alg", e.Alg, "action", e.Action, "from", e.From, "to", e.To, "actor", e.Actor, "reason", e.Reason)
 	}
@@ -362,15 +396,61 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	return res, nil
 }
 
-// appendEvents records the audit trail of a committed change. The key set is
-// already committed, so a failure here is logged, not returned: the change
-// itself must not be undone or retried because the audit write failed.
-func (r *Rotator) appendEvents(ctx context.Context, events []storage.KeyEvent) {
-	for _, e := range events {
-		if err := r.store.AppendKeyEvent(ctx, e); err != nil {
-			r.log.Error("record key audit event", "kid", e.KID, "action", e.Action, "err", err)
-		}
+// commit stores next (whose PendingEvents hold the audit events of its
+// transitions, so they are committed in the same swap) over oldVersion, then
+// flushes the pending events to the audit log and drops those the log took
+// with a second swap. It returns the key set as last stored. Once the first
+// swap succeeded the change is committed: a failure to flush or to drop is
+// logged, not returned, and the events stay pending for the next writer or
+// Reconcile on any replica to flush.
+func (r *Rotator) commit(ctx context.Context, oldVersion int64, next storage.KeySet) (storage.KeySet, error) {
+	v, err := r.store.CompareAndSwapKeySet(ctx, oldVersion, next)
+	if err != nil {
+		return storage.KeySet{}, err
 	}
+	next.Version = v
+	left := r.flush(ctx, next.PendingEvents)
+	if len(left) == len(next.PendingEvents) {
+		return next, nil
+	}
+	if stored, err := r.dropFlushed(ctx, next, left); err == nil {
+		return stored, nil
+	}
+	return next, nil
+}
+
+// dropFlushed stores set again with only left pending. A lost race is
+// harmless: whoever swapped first read the same pending events and flushed
+// them before writing its own version.
+func (r *Rotator) dropFlushed(ctx context.Context, set storage.KeySet, left []storage.KeyEvent) (storage.KeySet, error) {
+	cleared := set
+	cleared.Keys = slices.Clone(set.Keys)
+	cleared.PendingEvents = left
+	v, err := r.store.CompareAndSwapKeySet(ctx, set.Version, cleared)
+	if err != nil {
+		if !errors.Is(err, storage.ErrConflict) {
+			r.log.Warn("drop flushed key audit events from the key set", "err", err)
+		}
+		return storage.KeySet{}, err
+	}
+	cleared.Version = v
+	return cleared, nil
+}
+
+// flush appends events to the audit log and returns those it could not
+// append. An event already in the log (the same ID) counts as appended, so
+// flushing twice never records an event twice.
+func (r *Rotator) flush(ctx context.Context, events []storage.KeyEvent) []storage.KeyEvent {
+	var left []storage.KeyEvent
+	for _, e := range events {
+		err := r.store.AppendKeyEvent(ctx, e)
+		if err == nil || errors.Is(err, storage.ErrDuplicate) {
+			continue
+		}
+		r.log.Error("record key audit event", "kid", e.KID, "action", e.Action, "err", err)
+		left = append(left, e)
+	}
+	return left
 }
 
 func (r *Rotator) newEvent(now time.Time, k storage.Key, action string, from, to storage.KeyState, actor, reason string) storage.KeyEvent {
@@ -386,6 +466,7 @@ func (r *Rotator) newEvent(now time.Time, k storage.Key, action string, from, to
 // plan is one pending edit of the key set.
 type plan struct {
 	r       *Rotator
+	sealer  *Sealer // seals new keys: the KEK the stored keys use
 	now     time.Time
 	actor   string
 	keys    []storage.Key
@@ -412,14 +493,14 @@ func (p *plan) generate(alg string, st storage.KeyState, reason string) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := p.r.sealer.Seal(der, sealAAD(m.KID, m.Alg))
+	sealed, err := p.sealer.Seal(der, sealAAD(m.KID, m.Alg))
 	clear(der)
 	if err != nil {
 		return err
 	}
 	k := storage.Key{
 		KID: m.KID, Alg: m.Alg, State: st, PublicJWK: m.PublicJWK,
-		SealedPrivate: sealed, KEKID: p.r.sealer.ID(),
+		SealedPrivate: sealed, KEKID: p.sealer.ID(),
 		CreatedAt: p.now, PublishedAt: p.now,
 	}
 	if st == storage.KeyActive {

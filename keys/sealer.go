@@ -27,10 +27,13 @@ const sealVersion = 1
 var ErrUnseal = errors.New("cannot unseal private key")
 
 // Sealer encrypts private keys at rest with AES-256-GCM under a
-// key-encryption key (KEK). It is safe for concurrent use.
+// key-encryption key (KEK). It may also hold the previous KEK, for opening
+// only, so replicas can be restarted one by one during a KEK rotation. It is
+// safe for concurrent use.
 type Sealer struct {
-	aead cipher.AEAD
-	id   string
+	aead     cipher.AEAD
+	id       string
+	previous *Sealer
 }
 
 // NewSealer returns a Sealer for a 32-byte KEK. Its ID is derived from the
@@ -54,6 +57,41 @@ func NewSealer(kek []byte) (*Sealer, error) {
 // ID names the KEK; it is stored beside each sealed key.
 func (s *Sealer) ID() string { return s.id }
 
+// WithPrevious returns a sealer that seals under s's KEK and opens keys
+// sealed under s's KEK or under prev's (its own KEK only: prev's previous is
+// not kept). It is for a KEK rotation: deploy the new KEK as current and the
+// old one as previous on every replica, then run `keys rewrap`. It fails if
+// prev is the same KEK as s.
+func (s *Sealer) WithPrevious(prev *Sealer) (*Sealer, error) {
+	if prev == nil {
+		return s, nil
+	}
+	if prev.id == s.id {
+		return nil, fmt.Errorf("previous key-encryption key %s is the current one", prev.id)
+	}
+	return &Sealer{aead: s.aead, id: s.id, previous: &Sealer{aead: prev.aead, id: prev.id}}, nil
+}
+
+// PreviousID names the previous KEK, or is empty if s holds none.
+func (s *Sealer) PreviousID() string {
+	if s.previous == nil {
+		return ""
+	}
+	return s.previous.id
+}
+
+// sealerFor returns the sealer (s, or its previous KEK) that opens keys
+// sealed under the KEK named id, or nil if s holds no such KEK.
+func (s *Sealer) sealerFor(id string) *Sealer {
+	switch {
+	case id == s.id:
+		return s
+	case s.previous != nil && id == s.previous.id:
+		return s.previous
+	}
+	return nil
+}
+
 // Seal encrypts plaintext bound to aad (the key's identity), returning
 // version || nonce || ciphertext.
 func (s *Sealer) Seal(plaintext, aad []byte) ([]byte, error) {
@@ -65,8 +103,8 @@ func (s *Sealer) Seal(plaintext, aad []byte) ([]byte, error) {
 	return s.aead.Seal(out, nonce, plaintext, aad), nil
 }
 
-// Open decrypts a blob produced by Seal with the same aad. Any mismatch
-// returns ErrUnseal.
+// Open decrypts a blob produced by Seal under the current KEK with the same
+// aad. Any mismatch returns ErrUnseal.
 func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
 	ns := s.aead.NonceSize()
 	if len(sealed) < 1+ns+s.aead.Overhead() || sealed[0] != sealVersion {
@@ -80,17 +118,19 @@ func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
 }
 
 // UnsealKey opens the sealed private part of a stored key. It fails if the
-// key has none (retired, revoked), was sealed under another KEK, or does not
+// key has none (retired, revoked), was sealed under a KEK that is neither the
+// current nor the previous one, or does not
 // open with its own kid and alg as associated data. Errors never contain key
 // material.
 func (s *Sealer) UnsealKey(k storage.Key) (crypto.Signer, error) {
 	if len(k.SealedPrivate) == 0 {
 		return nil, fmt.Errorf("key %s has no private part", k.KID)
 	}
-	if k.KEKID != s.id {
+	opener := s.sealerFor(k.KEKID)
+	if opener == nil {
 		return nil, fmt.Errorf("key %s: sealed under %s, not the configured key-encryption key %s: %w", k.KID, k.KEKID, s.id, ErrUnseal)
 	}
-	der, err := s.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
+	der, err := opener.Open(k.SealedPrivate, sealAAD(k.KID, k.Alg))
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", k.KID, err)
 	}

@@ -147,6 +147,12 @@ type KeySet struct {
 	UpdatedAt    time.Time
 	// UpdatedBy names the replica or operator that made the last change.
 	UpdatedBy string
+	// PendingEvents are audit events of committed transitions that may not
+	// be in the audit log yet. They are written in the same swap as the
+	// transitions they describe, then appended to the log (AppendKeyEvent
+	// refuses a second copy of an ID) and dropped from the record by a later
+	// swap, so a crash between the swap and the append loses no event.
+	PendingEvents []KeyEvent
 }
 
 // KeyEvent is one audit-trail entry for a key transition.

@@ -86,7 +86,10 @@ type Env struct {
 	KEK     string
 	Issuer  string
 	Listen  string
-	values  map[string]string
+	// ExtraEnv holds NAME=value pairs added to the environment of processes
+	// started afterwards.
+	ExtraEnv []string
+	values   map[string]string
 }
 
 // NewEnv prepares an environment on backend b. overrides are YAML
@@ -174,6 +177,7 @@ func (e *Env) Set(key, value string) {
 
 func (e *Env) environ() []string {
 	env := []string{"SIGIL_KEY_ENCRYPTION_KEY=" + e.KEK, "HOME=" + e.Dir, "PATH=" + os.Getenv("PATH")}
+	env = append(env, e.ExtraEnv...)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "GOCOVERDIR=") || strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)

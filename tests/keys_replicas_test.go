@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/keys/audittest"
 	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/backend"
@@ -104,7 +105,8 @@ func (c *crashingStore) AppendKeyEvent(ctx context.Context, e storage.KeyEvent) 
 // TestCrashMidRotationConverges injects a crash after each storage write of
 // a rotation plus a revocation, on each backend; a fresh replica's next
 // Reconcile must converge: one active and one next key per algorithm, and
-// the signing key published.
+// the signing key published, and each transition in the audit log exactly
+// once (audit events are committed with the key set, then flushed).
 func TestCrashMidRotationConverges(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b Backend) {
 		t.Parallel()
@@ -127,7 +129,7 @@ func TestCrashMidRotationConverges(t *testing.T) {
 			return rot, ring
 		}
 		t0 := time.Date(2026, 5, 4, 3, 0, 0, 0, time.UTC)
-		for n := 0; n <= 10; n++ {
+		for n := 0; n <= 14; n++ {
 			stores, _ := replicaStores(t, b, 1)
 			cs := &crashingStore{Store: stores[0], after: -1}
 			rot, _ := newReplica(cs)
@@ -178,6 +180,13 @@ func TestCrashMidRotationConverges(t *testing.T) {
 				if _, err := ring.SignJWT(alg, "at+jwt", []byte(`{}`)); err != nil {
 					t.Fatalf("crash after %d writes: %v", n, err)
 				}
+			}
+			evs, err := stores[0].ListKeyEvents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := audittest.CheckAudit(set, evs); err != nil {
+				t.Fatalf("crash after %d writes: %v", n, err)
 			}
 		}
 	})

@@ -304,8 +304,10 @@ func newKeysRewrapCmd(a *app) *cobra.Command {
 		Use:   "rewrap --new-key-file FILE",
 		Short: "Re-seal every private key under a new key-encryption key",
 		Long: `Re-seal every stored private key under the key-encryption key in FILE (base64
-of 32 bytes, mode 0600). Stop every replica first, then restart them with
-keys.encryption_key_file (or SIGIL_KEY_ENCRYPTION_KEY) set to the new key.`,
+of 32 bytes, mode 0600). First restart every replica, one by one, with the
+new key as keys.encryption_key_file (or SIGIL_KEY_ENCRYPTION_KEY) and the old
+one as keys.encryption_key_previous_file (or SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS),
+then run this with the same settings.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if newKeyFile == "" {

@@ -148,6 +148,10 @@ func purgeLoop(ctx context.Context, store storage.Purger, logger *slog.Logger) {
 // key.
 const envKEK = "SIGIL_KEY_ENCRYPTION_KEY"
 
+// envKEKPrevious names the environment variable holding the previous
+// key-encryption key during a KEK rotation (opening only).
+const envKEKPrevious = "SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS"
+
 // defaultKEKPath is where the bolt backend keeps its generated KEK: beside
 // the data file.
 func defaultKEKPath(cfg configs.Config) string {
@@ -158,7 +162,8 @@ func defaultKEKPath(cfg configs.Config) string {
 // keys.encryption_key_file, else (bolt only) the file beside the data file,
 // generated when create is set and it does not exist. The mongo backend
 // refuses to run without an explicit KEK: a generated one on one replica's
-// disk would lock the others out.
+// disk would lock the others out. SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS, else
+// keys.encryption_key_previous_file, adds the previous KEK for opening only.
 func loadSealer(cfg configs.Config, getenv func(string) string, create bool) (*keys.Sealer, error) {
 	var kek []byte
 	var err error
@@ -182,7 +187,28 @@ func loadSealer(cfg configs.Config, getenv func(string) string, create bool) (*k
 	if err != nil {
 		return nil, err
 	}
-	return keys.NewSealer(kek)
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	var prev []byte
+	switch {
+	case getenv(envKEKPrevious) != "":
+		if prev, err = keys.DecodeKEK(getenv(envKEKPrevious)); err != nil {
+			return nil, fmt.Errorf("%s: %w", envKEKPrevious, err)
+		}
+	case cfg.Keys.EncryptionKeyPreviousFile != "":
+		if prev, err = keys.ReadKEKFile(cfg.Keys.EncryptionKeyPreviousFile); err != nil {
+			return nil, fmt.Errorf("keys.encryption_key_previous_file: %w", err)
+		}
+	default:
+		return sealer, nil
+	}
+	previous, err := keys.NewSealer(prev)
+	if err != nil {
+		return nil, err
+	}
+	return sealer.WithPrevious(previous)
 }
 
 // rotationPolicy derives the key policy from the configuration.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/keys/audittest"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -70,7 +71,8 @@ func NewReplicas(t testing.TB, stores ...keys.KeySetStore) []Replica {
 // (keys.ErrLostRace), that a second pass changes nothing, that the stored set
 // has exactly one active and one next key, and that every replica has loaded
 // that version and serves identical JWKS bytes. At the end each due rotation
-// must have been promoted exactly once and the set committed once per round.
+// must have been promoted exactly once, the set committed once per round,
+// and the audit trail must hold each transition exactly once (audittest.CheckAudit).
 // shared reads the outcome: one of the stores, or another handle on the
 // same database.
 func ReplicaRace(t testing.TB, shared Store, rounds int, stores ...keys.KeySetStore) {
@@ -162,7 +164,12 @@ func ReplicaRace(t testing.TB, shared Store, rounds int, stores ...keys.KeySetSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.Version != int64(rounds) {
-		t.Fatalf("key set version %d after %d rounds, want one commit per round", set.Version, rounds)
+	// Each round commits once, then once more to drop the audit events it
+	// flushed from the record.
+	if set.Version != int64(2*rounds) {
+		t.Fatalf("key set version %d after %d rounds, want one commit (and one drop of flushed audit events) per round", set.Version, rounds)
+	}
+	if err := audittest.CheckAudit(set, evs); err != nil {
+		t.Fatal(err)
 	}
 }

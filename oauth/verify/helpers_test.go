@@ -199,6 +199,7 @@ type testIssuer struct {
 	maxAge int
 	down   bool          // JWKS answers 503
 	body   string        // if set, served instead of the rendered JWKS
+	status int           // if set, the JWKS (a valid body) is served with it
 	gate   chan struct{} // if set, JWKS requests wait for it to close
 
 	onRequest func() // if set, called as each JWKS request arrives
@@ -225,7 +226,7 @@ func newTestIssuer(t *testing.T, keys ...*testKey) *testIssuer {
 func (ti *testIssuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	ti.fetches.Add(1)
 	ti.mu.Lock()
-	gate, down, maxAge, body, onRequest := ti.gate, ti.down, ti.maxAge, ti.body, ti.onRequest
+	gate, down, maxAge, body, onRequest, status := ti.gate, ti.down, ti.maxAge, ti.body, ti.onRequest, ti.status
 	var set []map[string]string
 	for _, k := range ti.keys {
 		set = append(set, jwkOf(k))
@@ -255,6 +256,9 @@ func (ti *testIssuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
+	if status != 0 {
+		w.WriteHeader(status)
+	}
 	_, _ = w.Write([]byte(body))
 }
 

@@ -384,3 +384,32 @@ func TestParseJWKS(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSOnlyFrom200 serves a valid JWKS, holding a new kid, with other
+// statuses than 200: neither New nor a refresh for the unknown kid may take
+// keys from it (an error page or a redirect body is not the key set).
+func TestJWKSOnlyFrom200(t *testing.T) {
+	fixtureKeys()
+	old, next := newTestKey(ES256, ecA), newTestKey(RS256, rsaA)
+	for _, status := range []int{http.StatusCreated, http.StatusNonAuthoritativeInfo, http.StatusPartialContent,
+		http.StatusNotFound, http.StatusInternalServerError, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			ti := newTestIssuer(t, old, next)
+			ti.status = status
+			if _, err := New(t.Context(), ti.srv.URL, WithAudience("api"), WithHTTPClient(ti.srv.Client())); err == nil {
+				t.Fatalf("New took the JWKS of a %d response", status)
+			}
+
+			ti = newTestIssuer(t, old)
+			clock := newFakeClock()
+			v := remoteVerifier(t, ti, clock)
+			clock.Advance(time.Hour)
+			ti.mu.Lock()
+			ti.keys, ti.status = []*testKey{old, next}, status
+			ti.mu.Unlock()
+			if _, err := v.Verify(t.Context(), mint(next, ti.srv.URL, clock.Now(), tokenSpec{})); err == nil {
+				t.Fatalf("a token under a kid only served with %d verified", status)
+			}
+		})
+	}
+}

@@ -111,6 +111,8 @@ type keySetRecord struct {
 	LastRotation time.Time   `json:"last_rotation,omitzero"`
 	UpdatedAt    time.Time   `json:"updated_at"`
 	UpdatedBy    string      `json:"updated_by,omitempty"`
+	// Pending are audit events not yet known to be in the key_events bucket.
+	Pending []keyEventRecord `json:"pending_events,omitempty"`
 }
 
 func keySetToRecord(ks storage.KeySet) keySetRecord {
@@ -127,6 +129,9 @@ func keySetToRecord(ks storage.KeySet) keySetRecord {
 			VerifyUntil: utc(k.VerifyUntil), RevokedAt: utc(k.RevokedAt),
 			RevokeReason: k.RevokeReason,
 		})
+	}
+	for _, e := range ks.PendingEvents {
+		r.Pending = append(r.Pending, keyEventToRecord(e))
 	}
 	return r
 }
@@ -145,6 +150,9 @@ func (r keySetRecord) keySet() storage.KeySet {
 			VerifyUntil: utc(k.VerifyUntil), RevokedAt: utc(k.RevokedAt),
 			RevokeReason: k.RevokeReason,
 		})
+	}
+	for _, e := range r.Pending {
+		ks.PendingEvents = append(ks.PendingEvents, e.keyEvent())
 	}
 	return ks
 }

@@ -58,6 +58,10 @@ func newKeySet(updatedBy string) storage.KeySet {
 		LastRotation: at(-29 * 24 * time.Hour),
 		UpdatedAt:    base,
 		UpdatedBy:    updatedBy,
+		PendingEvents: []storage.KeyEvent{{
+			ID: "0001-pending", Time: at(-time.Hour), KID: "es-next", Alg: "ES256",
+			Action: "generate", To: storage.KeyNext, Actor: "replica-1", Reason: "pre-publish next key",
+		}},
 	}
 }
 

@@ -65,6 +65,8 @@ type keySetDoc struct {
 	LastRotation *time.Time `bson:"last_rotation,omitempty"`
 	UpdatedAt    *time.Time `bson:"updated_at,omitempty"`
 	UpdatedBy    string     `bson:"updated_by,omitempty"`
+	// Pending are audit events not yet known to be in key_events.
+	Pending []keyEventDoc `bson:"pending_events,omitempty"`
 }
 
 // keyDoc is one key inside keySetDoc.
@@ -267,6 +269,10 @@ func toKeySetDoc(ks storage.KeySet, version int64) keySetDoc {
 			RevokeReason:  k.RevokeReason,
 		})
 	}
+	var pending []keyEventDoc
+	for _, e := range ks.PendingEvents {
+		pending = append(pending, toKeyEventDoc(e))
+	}
 	return keySetDoc{
 		ID:           keySetID,
 		Version:      version,
@@ -274,6 +280,7 @@ func toKeySetDoc(ks storage.KeySet, version int64) keySetDoc {
 		LastRotation: tp(ks.LastRotation),
 		UpdatedAt:    tp(ks.UpdatedAt),
 		UpdatedBy:    ks.UpdatedBy,
+		Pending:      pending,
 	}
 }
 
@@ -296,12 +303,17 @@ func (d keySetDoc) record() storage.KeySet {
 			RevokeReason:  k.RevokeReason,
 		})
 	}
+	var pending []storage.KeyEvent
+	for _, e := range d.Pending {
+		pending = append(pending, e.record())
+	}
 	return storage.KeySet{
-		Version:      d.Version,
-		Keys:         keys,
-		LastRotation: ft(d.LastRotation),
-		UpdatedAt:    ft(d.UpdatedAt),
-		UpdatedBy:    d.UpdatedBy,
+		Version:       d.Version,
+		Keys:          keys,
+		LastRotation:  ft(d.LastRotation),
+		UpdatedAt:     ft(d.UpdatedAt),
+		UpdatedBy:     d.UpdatedBy,
+		PendingEvents: pending,
 	}
 }
 
