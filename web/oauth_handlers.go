@@ -48,6 +48,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, resp.ClientID())
 	s.writeOAuthJSON(w, resp)
 }
 
@@ -63,6 +64,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, cc.ID) // Revoke succeeded, so the client authenticated
 	setNoStore(w.Header())
 	w.WriteHeader(http.StatusOK)
 }
@@ -78,6 +80,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, cc.ID) // Introspect succeeded, so the client authenticated
 	s.writeOAuthJSON(w, in)
 }
 

@@ -18,7 +18,9 @@ import (
 // (once, at start) when compat.client_id names no client registered with
 // the password grant: the simplejwt routes then answer 500 until the client
 // is added.
-func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger) (web.Deps, error) {
+func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, error) {
+	sec := cfg.Security
+	params := password.Params{Memory: uint32(sec.Argon2id.MemoryKiB), Time: uint32(sec.Argon2id.Time), Threads: uint8(sec.Argon2id.Threads)}
 	svc, err := oauth.New(oauth.Config{
 		Issuer:                  cfg.Issuer,
 		AccessTTL:               cfg.Tokens.AccessTTL,
@@ -29,8 +31,21 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		Leeway:                  cfg.Keys.ClockLeeway,
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
-		PasswordHashConcurrency: cfg.Security.EffectivePasswordHashConcurrency(),
-	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger))
+		PasswordHashConcurrency: sec.EffectivePasswordHashConcurrency(),
+		PasswordHashWait:        sec.PasswordHashWait,
+		Lockout: oauth.Lockout{
+			FreeFailures: sec.Lockout.FreeFailures,
+			BaseDelay:    sec.Lockout.BaseDelay,
+			MaxDelay:     sec.Lockout.MaxDelay,
+			Window:       sec.Lockout.Window,
+		},
+		IPLimit: oauth.IPLimit{
+			Burst:        sec.IPLimit.Burst,
+			Every:        sec.IPLimit.Every,
+			MaxAddresses: sec.IPLimit.MaxAddresses,
+			Disabled:     sec.IPLimit.Disabled,
+		},
+	}, store, ring, timedHasher{next: oauth.Argon2id(params), h: obs.hash}, oauth.WithLogger(logger), oauth.WithObserver(obs))
 	if err != nil {
 		return web.Deps{}, err
 	}
