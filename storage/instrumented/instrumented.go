@@ -11,6 +11,7 @@ package instrumented
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,14 @@ func New(next storage.Store, o Options) (*Store, error) {
 			Name: "sigil_storage_errors_total",
 			Help: "Storage calls that failed (not counting not-found, duplicate and conflict answers).",
 		}, []string{"op", "backend"}),
+	}
+	// Every op exists from the start with no errors, so the error rate of
+	// a healthy server is 0 rather than absent.
+	st := reflect.TypeFor[storage.Store]()
+	for i := range st.NumMethod() {
+		if op := st.Method(i).Name; op != "Close" {
+			s.errs.WithLabelValues(op, s.backend)
+		}
 	}
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{s.seconds, s.errs} {
