@@ -37,10 +37,15 @@ test-go: vet
 	$(GO) build -o bin/testreport ./scripts/testreport
 	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport -fail-on-skip
 
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+
 build:
 	$(GO) build ./...
 	@mkdir -p bin
-	$(GO) build -o bin/sigil ./cmd/sigil
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sigil ./cmd/sigil
 
 vet:
 	$(GO) vet ./...

@@ -525,7 +525,7 @@ func TestVersionAndHelp(t *testing.T) {
 		code   int
 		stdout string
 	}{
-		{name: "version", args: []string{"version"}, stdout: "sigil dev (go1."},
+		{name: "version", args: []string{"version"}, stdout: "sigil dev (commit unknown, built unknown, go1."},
 		{name: "help", args: []string{"--help"}, stdout: "Available Commands"},
 		{name: "users help", args: []string{"users", "--help"}, stdout: "set-password"},
 		{name: "clients add help", args: []string{"clients", "add", "--help"}, stdout: "--secret-stdin"},

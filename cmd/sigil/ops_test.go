@@ -37,3 +37,22 @@ func TestServeFailsFastWhenMongoUnreachable(t *testing.T) {
 		t.Errorf("output carries the MongoDB password: %q", r.stderr)
 	}
 }
+
+// TestVersion: `sigil version` and `sigil --version` print the same stamped
+// line.
+func TestVersion(t *testing.T) {
+	old := [3]string{version, commit, buildDate}
+	version, commit, buildDate = "v9.8.7", "abc1234", "2026-01-02T03:04:05Z"
+	t.Cleanup(func() { version, commit, buildDate = old[0], old[1], old[2] })
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runMain(t, "", args...)
+		if r.code != 0 {
+			t.Fatalf("sigil %v: exit %d %q", args, r.code, r.stderr)
+		}
+		for _, want := range []string{"v9.8.7", "abc1234", "2026-01-02T03:04:05Z"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("sigil %v printed %q, lacks %s", args, r.stdout, want)
+			}
+		}
+	}
+}

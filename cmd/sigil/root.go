@@ -81,6 +81,9 @@ unreachable), 2 on bad input.`,
 			return usagef("missing command (see sigil --help)")
 		},
 	}
+	// --version prints the same line as `sigil version`.
+	root.Version = version
+	root.SetVersionTemplate(versionLine())
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default $"+configEnv+"; none: built-in defaults)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
