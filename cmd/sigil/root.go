@@ -35,6 +35,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		stdout:    stdout,
 		stderr:    stderr,
 		getenv:    os.Getenv,
+		environ:   os.Environ,
 		now:       func() time.Time { return time.Now().UTC() },
 		openStore: openStore,
 	}
@@ -95,6 +96,7 @@ unreachable), 2 on bad input.`,
 		newClientsCmd(a),
 		newKeysCmd(a),
 		newVerifyCmd(a),
+		newConfigCmd(a),
 	)
 	return root
 }
