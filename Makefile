@@ -25,7 +25,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build vet lint fmt-check ferretdb clean bench-verify
+.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify
 
 test:
 	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -46,6 +46,11 @@ build:
 	$(GO) build ./...
 	@mkdir -p bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sigil ./cmd/sigil
+
+# The container image (configs/Dockerfile); needs a Docker daemon.
+docker:
+	docker build -f configs/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+		--build-arg BUILD_DATE=$(BUILD_DATE) -t sigil:$(VERSION) .
 
 vet:
 	$(GO) vet ./...
