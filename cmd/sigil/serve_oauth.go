@@ -20,7 +20,7 @@ import (
 // is added.
 func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, error) {
 	sec := cfg.Security
-	params := password.Params{Memory: uint32(sec.Argon2id.MemoryKiB), Time: uint32(sec.Argon2id.Time), Threads: uint8(sec.Argon2id.Threads)}
+	params := argon2Params(cfg)
 	svc, err := oauth.New(oauth.Config{
 		Issuer:                  cfg.Issuer,
 		AccessTTL:               cfg.Tokens.AccessTTL,
@@ -62,6 +62,13 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		}
 	}
 	return web.Deps{OAuth: svc}, nil
+}
+
+// argon2Params returns the configured argon2id parameters of new hashes
+// (validated by configs, so the conversions do not overflow).
+func argon2Params(cfg configs.Config) password.Params {
+	a := cfg.Security.Argon2id
+	return password.Params{Memory: uint32(a.MemoryKiB), Time: uint32(a.Time), Threads: uint8(a.Threads)}
 }
 
 func containsString(list []string, s string) bool {
