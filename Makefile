@@ -25,7 +25,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build vet lint fmt-check ferretdb clean bench-verify
+.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify
 
 test:
 	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -37,10 +37,20 @@ test-go: vet
 	$(GO) build -o bin/testreport ./scripts/testreport
 	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport -fail-on-skip
 
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+
 build:
 	$(GO) build ./...
 	@mkdir -p bin
-	$(GO) build -o bin/sigil ./cmd/sigil
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sigil ./cmd/sigil
+
+# The container image (configs/Dockerfile); needs a Docker daemon.
+docker:
+	docker build -f configs/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+		--build-arg BUILD_DATE=$(BUILD_DATE) -t sigil:$(VERSION) .
 
 vet:
 	$(GO) vet ./...

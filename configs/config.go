@@ -22,16 +22,19 @@ type Config struct {
 	// unless the host is loopback.
 	Issuer string `yaml:"issuer"`
 	// Listen is the host:port the HTTP server binds.
-	Listen   string   `yaml:"listen"`
-	Storage  Storage  `yaml:"storage"`
-	Keys     Keys     `yaml:"keys"`
-	JWKS     JWKS     `yaml:"jwks"`
-	Tokens   Tokens   `yaml:"tokens"`
-	Sessions Sessions `yaml:"sessions"`
-	Compat   Compat   `yaml:"compat"`
-	Security Security `yaml:"security"`
-	Log      Log      `yaml:"log"`
-	Web      Web      `yaml:"web"`
+	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is the host:port serving /metrics, which
+	// keeps it off the public port; empty serves /metrics on Listen.
+	MetricsListen string   `yaml:"metrics_listen"`
+	Storage       Storage  `yaml:"storage"`
+	Keys          Keys     `yaml:"keys"`
+	JWKS          JWKS     `yaml:"jwks"`
+	Tokens        Tokens   `yaml:"tokens"`
+	Sessions      Sessions `yaml:"sessions"`
+	Compat        Compat   `yaml:"compat"`
+	Security      Security `yaml:"security"`
+	Log           Log      `yaml:"log"`
+	Web           Web      `yaml:"web"`
 }
 
 // Storage selects and configures the storage backend.
@@ -45,6 +48,9 @@ type Storage struct {
 	MongoURI string `yaml:"mongo_uri"`
 	// MongoDatabase is the database holding Sigil's collections.
 	MongoDatabase string `yaml:"mongo_database"`
+	// Timeout bounds every storage call on a request path, and connecting
+	// at start-up, so an unreachable backend fails fast.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Keys configures signing keys and their rotation.
@@ -130,6 +136,50 @@ type Security struct {
 	// PasswordHashConcurrency bounds concurrent password hashes; 0 means the
 	// number of CPUs (see EffectivePasswordHashConcurrency).
 	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
+	// PasswordHashWait is how long a login waits for a hash slot before the
+	// answer is 503.
+	PasswordHashWait time.Duration `yaml:"password_hash_wait"`
+	// IPLimit is the per-address token bucket for password logins.
+	IPLimit IPLimit `yaml:"ip_limit"`
+	// Lockout is the per-account backoff after failed logins.
+	Lockout Lockout `yaml:"lockout"`
+	// Argon2id are the parameters of new password hashes.
+	Argon2id Argon2id `yaml:"argon2id"`
+}
+
+// IPLimit configures the per-address token bucket for password logins:
+// Burst attempts at once, one more every Every.
+type IPLimit struct {
+	// Burst is the bucket size.
+	Burst int `yaml:"burst"`
+	// Every is how often the bucket gains one attempt.
+	Every time.Duration `yaml:"every"`
+	// MaxAddresses bounds the tracked buckets (memory); beyond it new
+	// addresses are not limited, the per-account lockout still applies.
+	MaxAddresses int `yaml:"max_addresses"`
+	// Disabled turns the address limit off.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Lockout configures the per-account backoff: after FreeFailures failures,
+// each further login waits BaseDelay·2^(n−FreeFailures), at most MaxDelay;
+// the count is forgotten Window after the last failure.
+type Lockout struct {
+	FreeFailures int           `yaml:"free_failures"`
+	BaseDelay    time.Duration `yaml:"base_delay"`
+	MaxDelay     time.Duration `yaml:"max_delay"`
+	Window       time.Duration `yaml:"window"`
+}
+
+// Argon2id are the argon2id cost parameters of new password hashes.
+// Existing hashes under other parameters are upgraded at the next login.
+type Argon2id struct {
+	// MemoryKiB is the memory cost in KiB.
+	MemoryKiB int `yaml:"memory_kib"`
+	// Time is the number of passes.
+	Time int `yaml:"time"`
+	// Threads is the parallelism (lanes), 1 to 255.
+	Threads int `yaml:"threads"`
 }
 
 // EffectivePasswordHashConcurrency returns PasswordHashConcurrency, or the
@@ -160,6 +210,7 @@ func Default() Config {
 			Backend:       "bolt",
 			BoltPath:      "./sigil-data/sigil.db",
 			MongoDatabase: "sigil",
+			Timeout:       2 * time.Second,
 		},
 		Keys: Keys{
 			Algorithms:        []string{"ES256", "RS256"},
@@ -177,7 +228,13 @@ func Default() Config {
 		},
 		Sessions: Sessions{TTL: 24 * time.Hour, IdleTTL: 8 * time.Hour},
 		Compat:   Compat{ClientID: "simplejwt"},
-		Log:      Log{Level: "info", Format: "text"},
-		Web:      Web{Title: "Sigil"},
+		Security: Security{
+			PasswordHashWait: 250 * time.Millisecond,
+			IPLimit:          IPLimit{Burst: 30, Every: 2 * time.Second, MaxAddresses: 100_000},
+			Lockout:          Lockout{FreeFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Window: time.Hour},
+			Argon2id:         Argon2id{MemoryKiB: 19456, Time: 2, Threads: 1},
+		},
+		Log: Log{Level: "info", Format: "text"},
+		Web: Web{Title: "Sigil"},
 	}
 }

@@ -109,7 +109,11 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"jwks.max_age",
 		"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl", "tokens.refresh_reuse_grace",
 		"compat.simplejwt", "compat.client_id",
-		"security.trusted_proxies", "security.password_hash_concurrency",
+		"security.trusted_proxies", "security.password_hash_concurrency", "security.password_hash_wait",
+		"security.ip_limit.burst", "security.ip_limit.every", "security.ip_limit.max_addresses", "security.ip_limit.disabled",
+		"security.lockout.free_failures", "security.lockout.base_delay", "security.lockout.max_delay", "security.lockout.window",
+		"security.argon2id.memory_kib", "security.argon2id.time", "security.argon2id.threads",
+		"metrics_listen", "storage.timeout",
 		"log.level", "log.format",
 	} {
 		if !slices.Contains(keys, want) {
@@ -117,11 +121,13 @@ func TestKeysAndEnvNames(t *testing.T) {
 		}
 	}
 	for key, env := range map[string]string{
-		"issuer":            "SIGIL_ISSUER",
-		"listen":            "SIGIL_LISTEN",
-		"storage.mongo_uri": "SIGIL_STORAGE_MONGO_URI",
-		"keys.rotation":     "SIGIL_KEYS_ROTATION",
-		"jwks.max_age":      "SIGIL_JWKS_MAX_AGE",
+		"issuer":                      "SIGIL_ISSUER",
+		"listen":                      "SIGIL_LISTEN",
+		"storage.mongo_uri":           "SIGIL_STORAGE_MONGO_URI",
+		"keys.rotation":               "SIGIL_KEYS_ROTATION",
+		"jwks.max_age":                "SIGIL_JWKS_MAX_AGE",
+		"security.lockout.base_delay": "SIGIL_SECURITY_LOCKOUT_BASE_DELAY",
+		"security.ip_limit.disabled":  "SIGIL_SECURITY_IP_LIMIT_DISABLED",
 	} {
 		if got := EnvName(key); got != env {
 			t.Errorf("EnvName(%q) = %q, want %q", key, got, env)
@@ -434,6 +440,32 @@ func TestValidate(t *testing.T) {
 			c.Keys.Algorithms = []string{"RS256"}
 			c.Keys.RSABits = 4096
 		}},
+
+		{name: "metrics on its own port", mutate: func(c *Config) { c.MetricsListen = "127.0.0.1:9090" }},
+		{name: "ip limit disabled ignores its zero values", mutate: func(c *Config) {
+			c.Security.IPLimit = IPLimit{Disabled: true}
+		}},
+		{name: "lockout window equal to max delay", mutate: func(c *Config) { c.Security.Lockout.Window = c.Security.Lockout.MaxDelay }},
+		{name: "metrics_listen not host:port", mutate: func(c *Config) { c.MetricsListen = "9090" },
+			wantKeys: []string{"metrics_listen"}},
+		{name: "metrics_listen same as listen", mutate: func(c *Config) { c.MetricsListen = c.Listen },
+			wantKeys: []string{"metrics_listen"}, wantIn: "must differ"},
+		{name: "storage timeout zero", mutate: func(c *Config) { c.Storage.Timeout = 0 },
+			wantKeys: []string{"storage.timeout"}},
+		{name: "hash wait zero", mutate: func(c *Config) { c.Security.PasswordHashWait = 0 },
+			wantKeys: []string{"security.password_hash_wait"}},
+		{name: "ip limit all zero", mutate: func(c *Config) { c.Security.IPLimit = IPLimit{} },
+			wantKeys: []string{"security.ip_limit.burst", "security.ip_limit.every", "security.ip_limit.max_addresses"}},
+		{name: "lockout inconsistent", mutate: func(c *Config) {
+			c.Security.Lockout = Lockout{FreeFailures: 0, BaseDelay: time.Minute, MaxDelay: time.Second, Window: time.Millisecond}
+		}, wantKeys: []string{"security.lockout.free_failures", "security.lockout.max_delay", "security.lockout.window"}},
+		{name: "lockout negative delays", mutate: func(c *Config) {
+			c.Security.Lockout.BaseDelay = -time.Second
+			c.Security.Lockout.MaxDelay = 0
+		}, wantKeys: []string{"security.lockout.base_delay", "security.lockout.max_delay"}},
+		{name: "argon2id out of range", mutate: func(c *Config) {
+			c.Security.Argon2id = Argon2id{MemoryKiB: 64, Time: 0, Threads: 256}
+		}, wantKeys: []string{"security.argon2id.memory_kib", "security.argon2id.time", "security.argon2id.threads"}, wantIn: "between 8192 and"},
 
 		{name: "unknown backend", mutate: func(c *Config) { c.Storage.Backend = "postgres" },
 			wantKeys: []string{"storage.backend"}, wantIn: `"postgres"`},

@@ -78,7 +78,16 @@ func (c Config) Validate() error {
 		v.add("listen", "%v", err)
 	}
 
+	if c.MetricsListen != "" {
+		if err := validListen(c.MetricsListen); err != nil {
+			v.add("metrics_listen", "%v", err)
+		} else if c.MetricsListen == c.Listen {
+			v.add("metrics_listen", "must differ from listen (leave it empty to serve /metrics on listen)")
+		}
+	}
+
 	// storage
+	v.positive("storage.timeout", c.Storage.Timeout)
 	switch c.Storage.Backend {
 	case "bolt":
 		v.check(strings.TrimSpace(c.Storage.BoltPath) == "", "storage.bolt_path", "must not be empty with the bolt backend")
@@ -157,12 +166,47 @@ func (c Config) Validate() error {
 		}
 	}
 	v.check(c.Security.PasswordHashConcurrency < 0, "security.password_hash_concurrency", "must not be negative (0 means the number of CPUs)")
+	v.positive("security.password_hash_wait", c.Security.PasswordHashWait)
+	c.validateLimits(&v)
 
 	// log
 	v.check(!slices.Contains(logLevels, c.Log.Level), "log.level", "unknown level %q (want %s)", c.Log.Level, strings.Join(logLevels, ", "))
 	v.check(!slices.Contains(logFormats, c.Log.Format), "log.format", "unknown format %q (want %s)", c.Log.Format, strings.Join(logFormats, ", "))
 
 	return v.err()
+}
+
+// Bounds of the argon2id parameters: at least the OWASP minimum memory
+// (the argon2 spec allows 8·threads KiB, which is no protection), and no
+// more than oauth/password accepts when verifying a stored hash.
+const (
+	minArgonMemoryKiB = 8192
+	maxArgonMemoryKiB = 1 << 21
+	maxArgonTime      = 1000
+)
+
+// validateLimits checks the brute-force limits and the hash parameters.
+func (c Config) validateLimits(v *validator) {
+	ip, lo, a := c.Security.IPLimit, c.Security.Lockout, c.Security.Argon2id
+	if !ip.Disabled {
+		v.check(ip.Burst < 1, "security.ip_limit.burst", "(%d) must be at least 1 (set security.ip_limit.disabled to turn the limit off)", ip.Burst)
+		v.positive("security.ip_limit.every", ip.Every)
+		v.check(ip.MaxAddresses < 1, "security.ip_limit.max_addresses", "(%d) must be at least 1", ip.MaxAddresses)
+	}
+	v.check(lo.FreeFailures < 1, "security.lockout.free_failures", "(%d) must be at least 1", lo.FreeFailures)
+	v.positive("security.lockout.base_delay", lo.BaseDelay)
+	v.positive("security.lockout.max_delay", lo.MaxDelay)
+	v.positive("security.lockout.window", lo.Window)
+	if lo.BaseDelay > 0 && lo.MaxDelay > 0 && lo.MaxDelay < lo.BaseDelay {
+		v.add("security.lockout.max_delay", "(%s) must be at least security.lockout.base_delay (%s)", lo.MaxDelay, lo.BaseDelay)
+	}
+	if lo.MaxDelay > 0 && lo.Window > 0 && lo.Window < lo.MaxDelay {
+		v.add("security.lockout.window", "(%s) must be at least security.lockout.max_delay (%s), or the count is forgotten while the account is still locked", lo.Window, lo.MaxDelay)
+	}
+	v.check(a.MemoryKiB < minArgonMemoryKiB || a.MemoryKiB > maxArgonMemoryKiB, "security.argon2id.memory_kib",
+		"(%d) must be between %d and %d", a.MemoryKiB, minArgonMemoryKiB, maxArgonMemoryKiB)
+	v.check(a.Time < 1 || a.Time > maxArgonTime, "security.argon2id.time", "(%d) must be between 1 and %d", a.Time, maxArgonTime)
+	v.check(a.Threads < 1 || a.Threads > 255, "security.argon2id.threads", "(%d) must be between 1 and 255", a.Threads)
 }
 
 func (c Config) validateIssuer(v *validator) {

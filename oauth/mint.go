@@ -221,7 +221,15 @@ type TokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+
+	// alg and clientID label the issuance for the Observer; unexported, so
+	// never encoded.
+	alg, clientID string
 }
+
+// ClientID returns the id of the authenticated client the tokens were
+// issued to (for the access log); "" for a response not built by Service.
+func (r *TokenResponse) ClientID() string { return r.clientID }
 
 // signResponse signs the access token and, for a user with openid, the ID
 // token.
@@ -235,6 +243,11 @@ func (s *Service) signResponse(now time.Time, is issued) (*TokenResponse, error)
 		TokenType:   TokenTypeBearer,
 		ExpiresIn:   int64(s.cfg.AccessTTL / time.Second),
 		Scope:       strings.Join(is.scopes, " "),
+		alg:         is.client.TokenSigningAlg,
+		clientID:    is.client.ID,
+	}
+	if r.alg == "" {
+		r.alg = s.keys.DefaultAlg()
 	}
 	if is.user != nil && contains(is.scopes, ScopeOpenID) {
 		if r.IDToken, err = s.signID(now, is, at); err != nil {

@@ -62,7 +62,7 @@ func (s *Service) SimpleJWTObtain(ctx context.Context, username, pw string, ip n
 	if err != nil {
 		return nil, err
 	}
-	s.obs.TokenIssued(GrantPassword)
+	s.obs.TokenIssued(GrantPassword, resp.alg, resp.clientID)
 	return &SimpleJWTPair{Access: resp.AccessToken, Refresh: resp.RefreshToken}, nil
 }
 
@@ -79,7 +79,7 @@ func (s *Service) SimpleJWTRefresh(ctx context.Context, refresh string) (*Simple
 		s.obs.TokenFailed(GrantRefreshToken, errCode(err))
 		return nil, err
 	}
-	s.obs.TokenIssued(GrantRefreshToken)
+	s.obs.TokenIssued(GrantRefreshToken, resp.alg, resp.clientID)
 	return &SimpleJWTPair{Access: resp.AccessToken, Refresh: resp.RefreshToken}, nil
 }
 

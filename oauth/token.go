@@ -63,7 +63,7 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 		s.obs.TokenFailed(grantLabel(req.GrantType), code)
 		return nil, err
 	}
-	s.obs.TokenIssued(req.GrantType)
+	s.obs.TokenIssued(req.GrantType, resp.alg, resp.clientID)
 	return resp, nil
 }
 
@@ -167,7 +167,7 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	now := s.now()
 	if s.buckets != nil {
 		if ok, wait := s.buckets.take(ip, now); !ok {
-			s.obs.LoginRefused("rate_limited")
+			s.obs.Login(LoginThrottled)
 			return nil, &Error{
 				Code:        CodeTemporarilyUnavailable,
 				Status:      http.StatusTooManyRequests,
@@ -179,6 +179,7 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	}
 	if len(username) > maxUsernameLen {
 		// Too long to be anyone; the length is no secret, so no dummy hash.
+		s.obs.Login(LoginBadCredentials)
 		return nil, badCredentials()
 	}
 	key := lockoutKey(username)
@@ -222,16 +223,18 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	s.releaseHashSlot()
 
 	if locked {
-		s.obs.LoginRefused("locked")
+		s.obs.Login(LoginLocked)
 		return nil, badCredentials()
 	}
 	if !ok || u.Disabled {
+		s.obs.Login(LoginBadCredentials)
 		if _, err := s.store.RecordLoginFailure(ctx, key, now, s.cfg.Lockout.Window); err != nil {
 			return nil, storeErr("record login failure", err)
 		}
 		return nil, badCredentials()
 	}
 
+	s.obs.Login(LoginSuccess)
 	if s.buckets != nil {
 		s.buckets.give(ip, now)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sigilauth/sigil/storage/mongo/mongotest"
 )
@@ -89,24 +90,43 @@ func TestOAuthStorageOutage(t *testing.T) {
 	q := u.Query()
 	q.Del("replicaSet")
 	q.Set("directConnection", "true")
-	q.Set("serverSelectionTimeoutMS", "1500")
 	u.RawQuery = q.Encode()
-	e := newOAuthEnv(t, Mongo, map[string]string{"storage.mongo_uri": u.String()})
+	// No serverSelectionTimeoutMS in the URI: the per-call storage.timeout
+	// alone must bound the answer.
+	const storageTimeout = time.Second
+	e := newOAuthEnv(t, Mongo, map[string]string{"storage.mongo_uri": u.String(), "storage.timeout": storageTimeout.String()})
 	e.start()
 	tok := e.login(t, "alice", alicePW, "openid")
 	rt := tok.str("refresh_token")
 
 	p.cut()
-	for name, r := range map[string]response{
-		"password grant": e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret),
-		"refresh grant":  e.refresh(t, rt),
-		"revoke":         e.post(t, "/oauth2/revoke", url.Values{"token": {rt}}, webID, webSecret),
-		"introspect":     e.post(t, "/oauth2/introspect", url.Values{"token": {tok.str("access_token")}}, webID, webSecret),
-		"userinfo":       call(t, http.MethodGet, e.srv.URL+"/userinfo", "", "", map[string]string{"Authorization": "Bearer " + tok.str("access_token")}),
-		"simplejwt":      e.postJSON(t, "/api/token/", map[string]string{"username": "alice", "password": alicePW}),
+	for _, c := range []struct {
+		name string
+		do   func() response
+	}{
+		{"password grant", func() response { return e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret) }},
+		{"refresh grant", func() response { return e.refresh(t, rt) }},
+		{"revoke", func() response { return e.post(t, "/oauth2/revoke", url.Values{"token": {rt}}, webID, webSecret) }},
+		{"introspect", func() response {
+			return e.post(t, "/oauth2/introspect", url.Values{"token": {tok.str("access_token")}}, webID, webSecret)
+		}},
+		{"userinfo", func() response {
+			return call(t, http.MethodGet, e.srv.URL+"/userinfo", "", "", map[string]string{"Authorization": "Bearer " + tok.str("access_token")})
+		}},
+		{"simplejwt", func() response {
+			return e.postJSON(t, "/api/token/", map[string]string{"username": "alice", "password": alicePW})
+		}},
 	} {
+		start := time.Now()
+		r := c.do()
+		elapsed := time.Since(start)
 		if r.status != 503 || r.header.Get("Retry-After") == "" {
-			t.Errorf("%s during outage: %d Retry-After %q %s", name, r.status, r.header.Get("Retry-After"), r.raw)
+			t.Errorf("%s during outage: %d Retry-After %q %s", c.name, r.status, r.header.Get("Retry-After"), r.raw)
+		}
+		// Measured, not slept: the answer must come within the per-call
+		// deadline plus slack, not the driver's 10s server selection.
+		if limit := storageTimeout + 2*time.Second; elapsed > limit {
+			t.Errorf("%s during outage answered after %s, want under %s", c.name, elapsed, limit)
 		}
 	}
 	for _, path := range []string{"/.well-known/jwks.json", "/.well-known/openid-configuration"} {

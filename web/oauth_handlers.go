@@ -51,6 +51,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, resp.ClientID())
 	s.writeOAuthJSON(w, resp)
 }
 
@@ -66,6 +67,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, cc.ID) // Revoke succeeded, so the client authenticated
 	setNoStore(w.Header())
 	w.WriteHeader(http.StatusOK)
 }
@@ -81,6 +83,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, err)
 		return
 	}
+	setLogClient(r, cc.ID) // Introspect succeeded, so the client authenticated
 	s.writeOAuthJSON(w, in)
 }
 

@@ -38,18 +38,24 @@ type Config struct {
 	// Title names the deployment on the sign-in pages; "" means
 	// DefaultTitle ("Sigil").
 	Title string
+	// Metrics, when set, receives the HTTP metrics (see Metrics).
+	Metrics *Metrics
+	// MetricsHandler, when set, is served at /metrics (outside the issuer
+	// path); leave it nil when metrics have their own listener.
+	MetricsHandler http.Handler
 }
 
 // Server is Sigil's HTTP handler. Build it with New; it is safe for
 // concurrent use.
 type Server struct {
-	cfg    Config
-	keys   KeySource
-	deps   Deps
-	log    *slog.Logger
-	router *mux.Router
-	discov []byte // precomputed discovery document
-	jwksCC string // precomputed Cache-Control value
+	cfg     Config
+	keys    KeySource
+	deps    Deps
+	log     *slog.Logger
+	router  *mux.Router
+	handler http.Handler // router wrapped by entry (request id, access log, metrics)
+	discov  []byte       // precomputed discovery document
+	jwksCC  string       // precomputed Cache-Control value
 
 	pages    pages  // parsed page templates
 	title    string // Config.Title or DefaultTitle
@@ -86,7 +92,7 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	root := mux.NewRouter()
 	root.NotFoundHandler = http.HandlerFunc(notFound)
 	root.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
-	root.Use(securityHeaders, s.recoverPanics)
+	root.Use(recordRoute, securityHeaders, s.recoverPanics)
 	// Endpoints live under the issuer's path, so an issuer of
 	// https://host/auth serves https://host/auth/oauth2/token. Route
 	// registrations use paths relative to it.
@@ -103,12 +109,16 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s.registerHealthRoutes(root)
 	s.registerOAuthRoutes(r)
 	s.registerSSORoutes(r)
+	if cfg.MetricsHandler != nil {
+		root.Handle("/metrics", cfg.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
+	}
 	s.router = root
+	s.handler = s.entry(root)
 	return s, nil
 }
 
-// ServeHTTP dispatches to the router.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP dispatches to the router through the access-log middleware.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // issuerPath returns the path prefix of the issuer URL ("" for a bare host),
 // so endpoints live under it.

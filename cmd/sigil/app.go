@@ -23,6 +23,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string // "NAME=value" entries, as os.Environ
 	now            func() time.Time
 	openStore      func(ctx context.Context, cfg configs.Config) (storage.Store, error)
 

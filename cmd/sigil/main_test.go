@@ -537,7 +537,7 @@ func TestVersionAndHelp(t *testing.T) {
 		code   int
 		stdout string
 	}{
-		{name: "version", args: []string{"version"}, stdout: "sigil dev (go1."},
+		{name: "version", args: []string{"version"}, stdout: "sigil dev (commit unknown, built unknown, go1."},
 		{name: "help", args: []string{"--help"}, stdout: "Available Commands"},
 		{name: "users help", args: []string{"users", "--help"}, stdout: "set-password"},
 		{name: "clients add help", args: []string{"clients", "add", "--help"}, stdout: "--secret-stdin"},
@@ -721,7 +721,7 @@ func TestRootListsEveryCommand(t *testing.T) {
 		}
 		got = append(got, c.Name())
 	}
-	want := []string{"clients", "keys", "serve", "users", "verify", "version"}
+	want := []string{"clients", "config", "keys", "serve", "users", "verify", "version"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("root commands %v, want %v", got, want)
 	}

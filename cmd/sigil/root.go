@@ -35,6 +35,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		stdout:    stdout,
 		stderr:    stderr,
 		getenv:    os.Getenv,
+		environ:   os.Environ,
 		now:       func() time.Time { return time.Now().UTC() },
 		openStore: openStore,
 	}
@@ -81,6 +82,9 @@ unreachable), 2 on bad input.`,
 			return usagef("missing command (see sigil --help)")
 		},
 	}
+	// --version prints the same line as `sigil version`.
+	root.Version = version
+	root.SetVersionTemplate(versionLine())
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default $"+configEnv+"; none: built-in defaults)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
@@ -92,6 +96,7 @@ unreachable), 2 on bad input.`,
 		newClientsCmd(a),
 		newKeysCmd(a),
 		newVerifyCmd(a),
+		newConfigCmd(a),
 	)
 	return root
 }

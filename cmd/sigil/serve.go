@@ -38,6 +38,7 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, a.stderr)
+	a.warnUnknownEnv(logger)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -18,7 +18,9 @@ import (
 // (once, at start) when compat.client_id names no client registered with
 // the password grant: the simplejwt routes then answer 500 until the client
 // is added.
-func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger) (web.Deps, error) {
+func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, error) {
+	sec := cfg.Security
+	params := argon2Params(cfg)
 	svc, err := oauth.New(oauth.Config{
 		Issuer:                  cfg.Issuer,
 		AccessTTL:               cfg.Tokens.AccessTTL,
@@ -31,8 +33,21 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		Leeway:                  cfg.Keys.ClockLeeway,
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
-		PasswordHashConcurrency: cfg.Security.EffectivePasswordHashConcurrency(),
-	}, store, ring, oauth.Argon2id(password.DefaultParams), oauth.WithLogger(logger),
+		PasswordHashConcurrency: sec.EffectivePasswordHashConcurrency(),
+		PasswordHashWait:        sec.PasswordHashWait,
+		Lockout: oauth.Lockout{
+			FreeFailures: sec.Lockout.FreeFailures,
+			BaseDelay:    sec.Lockout.BaseDelay,
+			MaxDelay:     sec.Lockout.MaxDelay,
+			Window:       sec.Lockout.Window,
+		},
+		IPLimit: oauth.IPLimit{
+			Burst:        sec.IPLimit.Burst,
+			Every:        sec.IPLimit.Every,
+			MaxAddresses: sec.IPLimit.MaxAddresses,
+			Disabled:     sec.IPLimit.Disabled,
+		},
+	}, store, ring, timedHasher{next: oauth.Argon2id(params), h: obs.hash}, oauth.WithLogger(logger), oauth.WithObserver(obs),
 		oauth.WithBackchannelNotifier(&web.BackchannelSender{}))
 	if err != nil {
 		return web.Deps{}, err
@@ -50,6 +65,13 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		}
 	}
 	return web.Deps{OAuth: svc, SSO: svc}, nil
+}
+
+// argon2Params returns the configured argon2id parameters of new hashes
+// (validated by configs, so the conversions do not overflow).
+func argon2Params(cfg configs.Config) password.Params {
+	a := cfg.Security.Argon2id
+	return password.Params{Memory: uint32(a.MemoryKiB), Time: uint32(a.Time), Threads: uint8(a.Threads)}
 }
 
 func containsString(list []string, s string) bool {

@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/keys"
 	"github.com/sigilauth/sigil/storage"
+	"github.com/sigilauth/sigil/storage/instrumented"
 	"github.com/sigilauth/sigil/web"
 )
 
@@ -37,6 +40,11 @@ type server struct {
 	rotator *keys.Rotator
 	// handler is the whole HTTP surface (web.Server).
 	handler http.Handler
+	// registry holds every metric of this server; metrics serves it on
+	// cfg.MetricsListen when that is set (otherwise handler serves
+	// /metrics).
+	registry *prometheus.Registry
+	metrics  http.Handler
 }
 
 // newServer (getenv reads SIGIL_KEY_ENCRYPTION_KEY) loads the key-encryption
@@ -53,14 +61,31 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	rot, ring, err := newRotator(cfg, store, sealer, logger)
+	reg := newRegistry()
+	// Every storage call of the server has its own deadline and is
+	// measured; the caller still owns (and closes) the wrapped store.
+	inst, err := instrumented.New(store, instrumented.Options{Backend: cfg.Storage.Backend, Timeout: cfg.Storage.Timeout, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
+	store = inst
+	km, err := newKeyMetrics(reg, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	rot, ring, err := newRotator(cfg, countingKeyStore{KeySetStore: store, m: km}, sealer, logger)
+	if err != nil {
+		return nil, err
+	}
+	km.rot = rot
 	if _, err := rot.Reconcile(ctx, time.Now()); err != nil && !errors.Is(err, keys.ErrLostRace) {
 		return nil, fmt.Errorf("initial key reconcile: %w", err)
 	}
-	oauthDeps, err := newOAuthService(ctx, cfg, store, ring, logger)
+	obs, err := newTokenMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	oauthDeps, err := newOAuthService(ctx, cfg, store, ring, logger, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -68,18 +93,28 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, fmt.Errorf("security.trusted_proxies: %w", err)
 	}
-	handler, err := web.New(web.Config{
+	webMetrics, err := web.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	metrics := metricsHandler(reg)
+	wcfg := web.Config{
 		Issuer:         cfg.Issuer,
 		JWKSMaxAge:     cfg.JWKS.MaxAge,
 		TrustedProxies: trusted,
 		Title:          cfg.Web.Title,
 		Ready:          store.Ping,
 		Logger:         logger,
-	}, ring, oauthDeps)
+		Metrics:        webMetrics,
+	}
+	if cfg.MetricsListen == "" {
+		wcfg.MetricsHandler = metrics
+	}
+	handler, err := web.New(wcfg, ringKeys{ring}, oauthDeps)
 	if err != nil {
 		return nil, err
 	}
-	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler}, nil
+	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler, registry: reg, metrics: metrics}, nil
 }
 
 // run starts the reconcile scheduler and the purge loop and serves HTTP on
@@ -106,9 +141,22 @@ func (s *server) run(ctx context.Context) error {
 	go func() { _ = sched.Run(bg) }()
 	go purgeLoop(bg, s.store, s.logger)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	s.logger.Info("listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer)
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen on %s (metrics_listen): %w", s.cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: srv.ErrorLog}
+		defer msrv.Close()
+		go func() { errc <- msrv.Serve(mln) }()
+		s.logger.Info("serving metrics", "addr", mln.Addr().String())
+	}
 
 	select {
 	case err := <-errc:

@@ -23,5 +23,6 @@ func storageOptions(cfg configs.Config) backend.Options {
 		BoltPath:      cfg.Storage.BoltPath,
 		MongoURI:      cfg.Storage.MongoURI,
 		MongoDatabase: cfg.Storage.MongoDatabase,
+		MongoTimeout:  cfg.Storage.Timeout,
 	}
 }

@@ -67,18 +67,18 @@ as an argon2id hash.`,
 			if err != nil {
 				return err
 			}
-			u.PasswordHash, err = password.Hash(pw, password.DefaultParams)
-			if err != nil {
-				return failure(fmt.Errorf("hash password: %w", err))
-			}
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+				var err error
+				if u.PasswordHash, err = password.Hash(pw, argon2Params(cfg)); err != nil {
+					return failure(fmt.Errorf("hash password: %w", err))
+				}
 				if err := s.CreateUser(cmd.Context(), u); err != nil {
 					if errors.Is(err, storage.ErrDuplicate) {
 						return usagef("user %q already exists", username)
 					}
 					return storeError(fmt.Errorf("create user %q: %w", username, err))
 				}
-				_, err := fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, id)
+				_, err = fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, id)
 				return failure(err)
 			})
 		},
@@ -167,11 +167,11 @@ func newUsersSetPasswordCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := password.Hash(pw, password.DefaultParams)
-			if err != nil {
-				return failure(fmt.Errorf("hash password: %w", err))
-			}
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
+			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+				hash, err := password.Hash(pw, argon2Params(cfg))
+				if err != nil {
+					return failure(fmt.Errorf("hash password: %w", err))
+				}
 				u, err := userByName(cmd.Context(), s, username)
 				if err != nil {
 					return err

@@ -30,6 +30,10 @@ type Options struct {
 	BoltLockTimeout time.Duration
 	// MongoURI and MongoDatabase locate the MongoDB database (Mongo).
 	MongoURI, MongoDatabase string
+	// MongoTimeout is the server selection timeout when MongoURI sets none
+	// (Mongo): opening fails within it when no server answers. 0 is the
+	// mongo package's default.
+	MongoTimeout time.Duration
 }
 
 // Open opens the backend o names. The caller closes the returned store.
@@ -43,7 +47,7 @@ func Open(ctx context.Context, o Options) (storage.Store, error) {
 		}
 		return s, nil
 	case Mongo:
-		s, err := mongo.Open(ctx, o.MongoURI, o.MongoDatabase)
+		s, err := mongo.OpenTimeout(ctx, o.MongoURI, o.MongoDatabase, o.MongoTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("open mongo storage: %w", err)
 		}

@@ -94,6 +94,14 @@ var _ storage.Store = (*Store)(nil)
 // On failure nothing stays open and the error names the hosts only: the
 // password in uri never appears in it. The caller must Close the Store.
 func Open(ctx context.Context, uri, database string) (*Store, error) {
+	return OpenTimeout(ctx, uri, database, defaultServerSelectionTimeout)
+}
+
+// OpenTimeout is Open with the server selection timeout used when uri sets
+// none: the first ping fails within it when no server answers (so a replica
+// that cannot reach MongoDB fails its start quickly), and so does each later
+// operation.
+func OpenTimeout(ctx context.Context, uri, database string, selection time.Duration) (*Store, error) {
 	secret := uriPassword(uri)
 	hosts := uriHosts(uri)
 	if database == "" {
@@ -101,7 +109,10 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 	}
 	opts := options.Client().ApplyURI(uri)
 	if opts.ServerSelectionTimeout == nil {
-		opts.SetServerSelectionTimeout(defaultServerSelectionTimeout)
+		if selection <= 0 {
+			selection = defaultServerSelectionTimeout
+		}
+		opts.SetServerSelectionTimeout(selection)
 	}
 	opts.SetWriteConcern(writeconcern.Majority()).SetRetryWrites(true)
 	client, err := mongo.Connect(opts)
