@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/sigilauth/sigil/storage"
 )
 
 // ipBuckets is a bounded map of per-address token buckets.
@@ -149,21 +147,18 @@ const maxUsernameLen = 256
 // lockoutKey is the throttle-store key of an account.
 func lockoutKey(username string) string { return "login:" + username }
 
-// lockedFor returns how long the account stays locked after f (0: not
-// locked).
-func (s *Service) lockedFor(f storage.LoginFailures, now time.Time) time.Duration {
+// lockFor returns how long the account stays locked after its count-th
+// counted attempt, should that attempt fail (0: not locked): after
+// FreeFailures attempts, BaseDelay·2^(count−FreeFailures), capped at
+// MaxDelay. It is the lockFor of storage.LoginThrottleStore.RecordLoginAttempt.
+func (s *Service) lockFor(count int) time.Duration {
 	l := s.cfg.Lockout
-	over := f.Count - l.FreeFailures
+	over := count - l.FreeFailures
 	if over < 0 {
 		return 0
 	}
-	d := l.MaxDelay
-	if over < 30 {
-		d = min(l.BaseDelay<<over, l.MaxDelay)
+	if over >= 30 {
+		return l.MaxDelay
 	}
-	until := f.LastFailure.Add(d)
-	if !now.Before(until) {
-		return 0
-	}
-	return until.Sub(now)
+	return min(l.BaseDelay<<over, l.MaxDelay)
 }

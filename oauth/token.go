@@ -175,17 +175,15 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 		// Too long to be anyone; the length is no secret, so no dummy hash.
 		return nil, badCredentials()
 	}
+	// The attempt is counted as a failure before the password is checked,
+	// in one conditional update, so parallel guesses cannot all pass a
+	// stale check; a success resets the counter.
 	key := lockoutKey(username)
-	hadFailures := false
-	locked := false
-	f, err := s.store.GetLoginFailures(ctx, key, now)
-	switch {
-	case err == nil:
-		hadFailures = true
-		locked = s.lockedFor(f, now) > 0
-	case !isNotFound(err):
-		return nil, storeErr("get login failures", err)
+	_, admitted, err := s.store.RecordLoginAttempt(ctx, key, now, s.cfg.Lockout.Window, s.lockFor)
+	if err != nil {
+		return nil, storeErr("record login attempt", err)
 	}
+	locked := !admitted
 
 	var u storage.User
 	found := false
@@ -220,19 +218,14 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 		return nil, badCredentials()
 	}
 	if !ok || u.Disabled {
-		if _, err := s.store.RecordLoginFailure(ctx, key, now, s.cfg.Lockout.Window); err != nil {
-			return nil, storeErr("record login failure", err)
-		}
-		return nil, badCredentials()
+		return nil, badCredentials() // already counted
 	}
 
 	if s.buckets != nil {
 		s.buckets.give(ip, now)
 	}
-	if hadFailures {
-		if err := s.store.ResetLoginFailures(ctx, key); err != nil {
-			s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
-		}
+	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+		s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
 	}
 	if rehash {
 		s.rehash(ctx, &u, pw)

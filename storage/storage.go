@@ -205,6 +205,9 @@ type LoginFailures struct {
 	LastFailure time.Time `json:"last_failure"`
 	// ExpiresAt is when the counter is forgotten.
 	ExpiresAt time.Time `json:"expires_at"`
+	// LockedUntil is set by RecordLoginAttempt: until then no attempt is
+	// admitted (zero: not locked).
+	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 // UserStore manages users.
@@ -294,6 +297,24 @@ type LoginThrottleStore interface {
 	// GetLoginFailures returns the counter, or ErrNotFound if absent or
 	// expired at now.
 	GetLoginFailures(ctx context.Context, key string, now time.Time) (LoginFailures, error)
+	// RecordLoginAttempt counts one login attempt for key before its
+	// password is checked, in one atomic conditional update, and reports
+	// whether the attempt is admitted.
+	//
+	// If the counter is live at now and LockedUntil is after now, nothing
+	// changes and admitted is false: the caller refuses without checking the
+	// password. Otherwise Count is incremented (a counter absent or expired
+	// at now restarts at 1), LastFailure becomes now, ExpiresAt now+ttl and
+	// LockedUntil now+lockFor(Count) (the zero time when lockFor returns 0
+	// or less), and admitted is true. The attempt is thus counted as a
+	// failure in advance; a caller whose check succeeds calls
+	// ResetLoginFailures.
+	//
+	// Concurrent callers on one key are serialised, across processes too:
+	// each admitted attempt sees a distinct Count, and no attempt is
+	// admitted after one whose lockFor locked the counter, until that lock
+	// ends. lockFor must be a pure function of its argument.
+	RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (f LoginFailures, admitted bool, err error)
 	// ResetLoginFailures deletes the counter (no error if absent).
 	ResetLoginFailures(ctx context.Context, key string) error
 }

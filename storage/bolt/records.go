@@ -263,11 +263,15 @@ type loginFailuresRecord struct {
 	Count       int       `json:"count"`
 	LastFailure time.Time `json:"last_failure"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// LockedUntil is optional: records written before it existed decode
+	// with the zero time (not locked).
+	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 func (r loginFailuresRecord) loginFailures() storage.LoginFailures {
 	return storage.LoginFailures{
 		Key: r.Key, Count: r.Count, LastFailure: utc(r.LastFailure), ExpiresAt: utc(r.ExpiresAt),
+		LockedUntil: utc(r.LockedUntil),
 	}
 }
 

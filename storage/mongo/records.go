@@ -142,6 +142,8 @@ type failuresDoc struct {
 	Count       int64     `bson:"count"`
 	LastFailure time.Time `bson:"last_failure"`
 	ExpiresAt   time.Time `bson:"expires_at"`
+	// LockedUntil is absent on counters written by RecordLoginFailure.
+	LockedUntil *time.Time `bson:"locked_until,omitempty"`
 }
 
 // tp returns a pointer to t in UTC, or nil for the zero time.
@@ -400,6 +402,7 @@ func (d failuresDoc) record() storage.LoginFailures {
 		Count:       int(d.Count),
 		LastFailure: fv(d.LastFailure),
 		ExpiresAt:   fv(d.ExpiresAt),
+		LockedUntil: ft(d.LockedUntil),
 	}
 }
 
