@@ -24,38 +24,48 @@ type ClientCredentials struct {
 // maxClientIDLen bounds client ids looked up in storage.
 const maxClientIDLen = 256
 
+// clientAuthFailed is the one description of every failed client
+// authentication: no client, unknown client, wrong or missing secret, a
+// public client sending a secret, a public client where a confidential one
+// is required. A different answer per case would tell an attacker which
+// client ids exist and what kind they are.
+const clientAuthFailed = "client authentication failed"
+
+// errClientAuth is the invalid_client answer of every failed client
+// authentication; with basic it challenges for Basic credentials.
+func errClientAuth(basic bool) *Error { return errInvalidClient(basic, clientAuthFailed) }
+
 // authenticateClient loads the client and checks its credentials. Public
 // clients authenticate with their id alone and must not send a secret
 // (an empty Basic password is accepted: some libraries always send Basic);
 // confidential clients must send the secret whose SHA-256 is stored,
-// compared in constant time.
+// compared in constant time. Every failure is errClientAuth.
 func (s *Service) authenticateClient(ctx context.Context, cc ClientCredentials) (storage.Client, error) {
-	const bad = "unknown client or bad client credentials"
 	if cc.ID == "" {
-		return storage.Client{}, errInvalidClient(cc.Basic, "client authentication required")
+		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	sum := sha256.Sum256([]byte(cc.Secret))
 	if len(cc.ID) > maxClientIDLen {
-		return storage.Client{}, errInvalidClient(cc.Basic, bad)
+		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	c, err := s.store.GetClient(ctx, cc.ID)
 	if isNotFound(err) {
-		return storage.Client{}, errInvalidClient(cc.Basic, bad)
+		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	if err != nil {
 		return storage.Client{}, storeErr("get client", err)
 	}
 	if c.Public {
 		if cc.Secret != "" {
-			return storage.Client{}, errInvalidClient(cc.Basic, "public client must not send a secret")
+			return storage.Client{}, errClientAuth(cc.Basic)
 		}
 		return c, nil
 	}
 	if cc.Secret == "" {
-		return storage.Client{}, errInvalidClient(cc.Basic, "client secret required")
+		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	if len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(sum[:], c.SecretHash) != 1 {
-		return storage.Client{}, errInvalidClient(cc.Basic, bad)
+		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	return c, nil
 }

@@ -104,7 +104,7 @@ func (s *Service) Introspect(ctx context.Context, req IntrospectRequest) (*Intro
 		return nil, err
 	}
 	if client.Public {
-		return nil, errInvalidClient(req.Client.Basic, "introspection requires a confidential client")
+		return nil, errClientAuth(req.Client.Basic) // no hint that the id is a public client
 	}
 	if req.Token == "" {
 		return nil, errInvalidRequest("missing token")

@@ -254,7 +254,9 @@ func TestIntrospectRules(t *testing.T) {
 	}
 	t.Run("public client refused", func(t *testing.T) {
 		_, err := e.svc.Introspect(e.ctx, IntrospectRequest{Client: ClientCredentials{ID: pubID}, Token: r.AccessToken})
-		wantErr(t, err, CodeInvalidClient, 401)
+		if got := wantErr(t, err, CodeInvalidClient, 401); got.Description != clientAuthFailed {
+			t.Fatalf("description %q, want the one %q", got.Description, clientAuthFailed)
+		}
 	})
 	t.Run("missing token", func(t *testing.T) {
 		_, err := e.svc.Introspect(e.ctx, IntrospectRequest{Client: cc})
