@@ -75,6 +75,25 @@ func (ib *ipBuckets) take(ip netip.Addr, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// wait returns how long until ip's bucket holds a token, without spending
+// one (0: a token is available now, or ip is not limited).
+func (ib *ipBuckets) wait(ip netip.Addr, now time.Time) time.Duration {
+	if !ip.IsValid() {
+		return 0
+	}
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	b := ib.m[bucketKey(ip)]
+	if b == nil {
+		return 0
+	}
+	ib.refill(b, now)
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) * float64(ib.cfg.Every))
+}
+
 // give returns one token to ip's bucket (a login that succeeded).
 func (ib *ipBuckets) give(ip netip.Addr, now time.Time) {
 	if !ip.IsValid() {
