@@ -188,6 +188,37 @@ func TestLockoutHoldsAgainstParallelGuesses(t *testing.T) {
 	}
 }
 
+// TestParallelCorrectLoginsDoNotLockTheAccount: attempts are counted before
+// the check, but only while holding a hash slot, so a burst of correct
+// logins for one account (a service account used by many workers) never
+// reaches the lock when hashes are fewer than the free failures.
+func TestParallelCorrectLoginsDoNotLockTheAccount(t *testing.T) {
+	const n = 20
+	e := newEnv(t, func(c *Config) {
+		c.IPLimit.Disabled = true
+		c.PasswordHashConcurrency = 2
+		c.PasswordHashWait = time.Minute
+	})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+}
+
 func TestIPBucketLimitsAttemptsAcrossAccounts(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.IPLimit = IPLimit{Burst: 3, Every: 10 * time.Second}

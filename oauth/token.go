@@ -177,41 +177,19 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	}
 	// The attempt is counted as a failure before the password is checked,
 	// in one conditional update, so parallel guesses cannot all pass a
-	// stale check; a success resets the counter.
-	key := lockoutKey(username)
-	_, admitted, err := s.store.RecordLoginAttempt(ctx, key, now, s.cfg.Lockout.Window, s.lockFor)
-	if err != nil {
-		return nil, storeErr("record login attempt", err)
-	}
-	locked := !admitted
-
-	var u storage.User
-	found := false
-	if !locked {
-		u, err = s.store.GetUserByUsername(ctx, username)
-		switch {
-		case err == nil:
-			found = true
-		case !isNotFound(err):
-			return nil, storeErr("get user", err)
-		}
-	}
-
+	// stale check; a success resets the counter. The hash slot is taken
+	// first: a login refused as busy is not counted, and the attempts
+	// counted but not yet decided stay within PasswordHashConcurrency, so
+	// correct logins in parallel do not lock their own account.
 	if err := s.acquireHashSlot(ctx); err != nil {
 		return nil, err
 	}
-	ok, rehash := false, false
-	if found {
-		var verr error
-		ok, rehash, verr = s.hasher.Verify(u.PasswordHash, pw)
-		if verr != nil {
-			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", verr)
-			ok = false
-		}
-	} else {
-		s.hasher.DummyVerify(pw)
-	}
+	u, locked, ok, rehash, err := s.checkPassword(ctx, username, pw, now)
 	s.releaseHashSlot()
+	if err != nil {
+		return nil, err
+	}
+	key := lockoutKey(username)
 
 	if locked {
 		s.obs.LoginRefused("locked")
@@ -231,6 +209,39 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 		s.rehash(ctx, &u, pw)
 	}
 	return &u, nil
+}
+
+// checkPassword is the part of login that holds a hash slot: it counts the
+// attempt, and checks the password when the attempt is admitted (a dummy
+// hash when it is not, or the user is unknown, so every refusal costs the
+// same). locked reports that the attempt was not admitted; ok that the
+// password matched the user's hash.
+func (s *Service) checkPassword(ctx context.Context, username, pw string, now time.Time) (u storage.User, locked, ok, rehash bool, err error) {
+	_, admitted, err := s.store.RecordLoginAttempt(ctx, lockoutKey(username), now, s.cfg.Lockout.Window, s.lockFor)
+	if err != nil {
+		return u, false, false, false, storeErr("record login attempt", err)
+	}
+	locked = !admitted
+	found := false
+	if !locked {
+		u, err = s.store.GetUserByUsername(ctx, username)
+		switch {
+		case err == nil:
+			found = true
+		case !isNotFound(err):
+			return u, false, false, false, storeErr("get user", err)
+		}
+	}
+	if !found {
+		s.hasher.DummyVerify(pw)
+		return u, locked, false, false, nil
+	}
+	ok, rehash, verr := s.hasher.Verify(u.PasswordHash, pw)
+	if verr != nil {
+		s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", verr)
+		ok = false
+	}
+	return u, locked, ok, rehash, nil
 }
 
 // rehash replaces the user's hash with one under the current parameters. A
