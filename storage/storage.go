@@ -93,6 +93,9 @@ type Client struct {
 	BackchannelLogoutURI string
 	// FirstParty clients skip the consent page.
 	FirstParty bool
+	// IntrospectAny lets the client introspect every token; without it a
+	// client sees only tokens issued to it or whose audience it is.
+	IntrospectAny bool `json:"introspect_any,omitempty"`
 }
 
 // KeyState is the life-cycle state of a signing key.

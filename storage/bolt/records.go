@@ -64,6 +64,8 @@ type clientRecord struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	FirstParty             bool     `json:"first_party,omitempty"`
+	// Added for introspection rights; absent from older records (false).
+	IntrospectAny bool `json:"introspect_any,omitempty"`
 }
 
 func clientToRecord(c storage.Client) clientRecord {
@@ -73,6 +75,7 @@ func clientToRecord(c storage.Client) clientRecord {
 		TokenSigningAlg: c.TokenSigningAlg, CreatedAt: utc(c.CreatedAt),
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, FirstParty: c.FirstParty,
+		IntrospectAny: c.IntrospectAny,
 	}
 }
 
@@ -85,6 +88,7 @@ func (r clientRecord) client() storage.Client {
 		TokenSigningAlg: r.TokenSigningAlg, CreatedAt: utc(r.CreatedAt),
 		RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: r.BackchannelLogoutURI, FirstParty: r.FirstParty,
+		IntrospectAny: r.IntrospectAny,
 	}
 }
 

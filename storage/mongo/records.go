@@ -53,6 +53,8 @@ type clientDoc struct {
 	PostLogoutRedirectURIs []string `bson:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string   `bson:"backchannel_logout_uri,omitempty"`
 	FirstParty             bool     `bson:"first_party,omitempty"`
+	// Added for introspection rights; absent from older documents (false).
+	IntrospectAny bool `bson:"introspect_any,omitempty"`
 }
 
 // keySetID is the _id of the single key-set document.
@@ -229,6 +231,7 @@ func toClientDoc(c storage.Client) clientDoc {
 		PostLogoutRedirectURIs: clone(c.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		FirstParty:             c.FirstParty,
+		IntrospectAny:          c.IntrospectAny,
 	}
 }
 
@@ -248,6 +251,7 @@ func (d clientDoc) record() storage.Client {
 		PostLogoutRedirectURIs: clone(d.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   d.BackchannelLogoutURI,
 		FirstParty:             d.FirstParty,
+		IntrospectAny:          d.IntrospectAny,
 	}
 }
 
