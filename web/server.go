@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -44,6 +45,7 @@ type Server struct {
 	keys   KeySource
 	deps   Deps
 	log    *slog.Logger
+	badXFF sync.Once // logs the first unparseable X-Forwarded-For entry
 	router *mux.Router
 	discov []byte // precomputed discovery document
 	jwksCC string // precomputed Cache-Control value
