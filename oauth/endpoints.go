@@ -91,29 +91,38 @@ type Introspection struct {
 }
 
 // Introspect implements RFC 7662. The caller must be a confidential client
-// (public clients cannot authenticate: invalid_client). Any client may
-// introspect any token. An access token is active when its signature, issuer
-// and times check out and its jti is not denied (token_type "Bearer"); a
-// refresh token is active when it is unused and unexpired, its family is not
-// revoked, and its user still exists, is enabled and has not changed
-// password since the login (token_type "refresh_token"). Storage failures
-// are 503.
+// (public clients cannot authenticate: invalid_client). A client sees only
+// tokens issued to it, access tokens whose audience it is, or, if
+// registered with IntrospectAny, every token; any other token answers
+// {"active": false}, exactly as an invalid one. An access token is active
+// when its signature, issuer and times check out, its jti is not denied
+// and, for a user's token, the user still exists, is enabled and has not
+// changed password since auth_time (token_type "Bearer"); a refresh token
+// is active when it is unused and unexpired, its family is not revoked,
+// and its user passes the same checks against the login (token_type
+// "refresh_token"). Storage failures are 503.
 func (s *Service) Introspect(ctx context.Context, req IntrospectRequest) (*Introspection, error) {
 	client, err := s.authenticateClient(ctx, req.Client)
 	if err != nil {
 		return nil, err
 	}
 	if client.Public {
-		return nil, errInvalidClient(req.Client.Basic, "introspection requires a confidential client")
+		return nil, errClientAuth(req.Client.Basic) // no hint that the id is a public client
 	}
 	if req.Token == "" {
 		return nil, errInvalidRequest("missing token")
 	}
 	now := s.now()
 	if looksLikeRefreshToken(req.Token) {
-		return s.introspectRefresh(ctx, req.Token, now)
+		return s.introspectRefresh(ctx, client, req.Token, now)
 	}
 	c, err := s.checkAccess(ctx, req.Token, now)
+	if err == nil && !mayIntrospect(client, c.ClientID, c.Audience) {
+		return &Introspection{}, nil
+	}
+	if err == nil {
+		_, err = s.checkAccessUser(ctx, c)
+	}
 	if err != nil {
 		if e := AsError(err); e != nil && e.Code == CodeInvalidToken {
 			return &Introspection{}, nil
@@ -135,8 +144,42 @@ func (s *Service) Introspect(ctx context.Context, req IntrospectRequest) (*Intro
 	}, nil
 }
 
-func (s *Service) introspectRefresh(ctx context.Context, raw string, now time.Time) (*Introspection, error) {
+// mayIntrospect reports whether client may learn about a token issued to
+// issuedTo for audience.
+func mayIntrospect(client storage.Client, issuedTo string, audience []string) bool {
+	return client.IntrospectAny || issuedTo == client.ID || contains(audience, client.ID)
+}
+
+// checkAccessUser applies the user-state checks to a valid access token:
+// a user's token (one with auth_time; client_credentials tokens have none)
+// is refused with invalid_token when the user no longer exists, is
+// disabled, or changed password in a second after auth_time. It returns
+// the user (zero for a client's token). Storage failures are 503.
+func (s *Service) checkAccessUser(ctx context.Context, c AccessClaims) (storage.User, error) {
+	if c.AuthTime == 0 {
+		return storage.User{}, nil
+	}
+	u, err := s.store.GetUser(ctx, c.Subject)
+	switch {
+	case isNotFound(err):
+		return u, errInvalidToken(ReasonUserInactive, "user no longer exists")
+	case err != nil:
+		return u, storeErr("get user", err)
+	case u.Disabled:
+		return u, errInvalidToken(ReasonUserInactive, "user is disabled")
+	case u.PasswordChangedAt.Unix() > c.AuthTime:
+		// auth_time has whole seconds: a change within the login's second
+		// cannot be told apart from one just before it.
+		return u, errInvalidToken(ReasonPasswordChanged, "password changed since login")
+	}
+	return u, nil
+}
+
+func (s *Service) introspectRefresh(ctx context.Context, client storage.Client, raw string, now time.Time) (*Introspection, error) {
 	t, fam, u, err := s.activeRefresh(ctx, raw, now)
+	if err == nil && !mayIntrospect(client, t.ClientID, nil) {
+		return &Introspection{}, nil
+	}
 	if err != nil {
 		if e := AsError(err); e != nil && e.Reason != ReasonUnavailable {
 			return &Introspection{}, nil
@@ -186,8 +229,9 @@ func (s *Service) activeRefresh(ctx context.Context, raw string, now time.Time) 
 // valid, unrevoked access token of this server (ID tokens, other typs,
 // alg none or HS256, other issuers) with 401 invalid_token, a token without
 // the openid scope with 403 insufficient_scope, and a token whose user is
-// gone or disabled with 401 invalid_token. The result holds sub and the
-// profile and email claims the token's scopes allow.
+// gone, disabled or changed password since auth_time with 401
+// invalid_token (the checks introspection applies too). The result holds
+// sub and the profile and email claims the token's scopes allow.
 func (s *Service) UserInfo(ctx context.Context, bearer string) (*IDClaims, error) {
 	if bearer == "" {
 		return nil, &Error{
@@ -211,14 +255,14 @@ func (s *Service) UserInfo(ctx context.Context, bearer string) (*IDClaims, error
 			Challenge:   `Bearer error="insufficient_scope", scope="openid"`,
 		}
 	}
-	u, err := s.store.GetUser(ctx, c.Subject)
-	switch {
-	case isNotFound(err):
-		return nil, errInvalidToken(ReasonUserInactive, "user no longer exists")
-	case err != nil:
-		return nil, storeErr("get user", err)
-	case u.Disabled:
-		return nil, errInvalidToken(ReasonUserInactive, "user is disabled")
+	if c.AuthTime == 0 {
+		// A client_credentials token has openid refused at issuance; one
+		// that has it anyway names no user.
+		return nil, errInvalidToken(ReasonUserInactive, "token names no user")
+	}
+	u, err := s.checkAccessUser(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	out := &IDClaims{Subject: u.ID}
 	profileClaims(out, &u, scopes)

@@ -245,17 +245,11 @@ func (f *faultStore) IsAccessTokenDenied(ctx context.Context, jti string, now ti
 	}
 	return f.Store.IsAccessTokenDenied(ctx, jti, now)
 }
-func (f *faultStore) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
-	if err := f.fail("RecordLoginFailure"); err != nil {
-		return storage.LoginFailures{}, err
+func (f *faultStore) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
+	if err := f.fail("RecordLoginAttempt"); err != nil {
+		return storage.LoginFailures{}, false, err
 	}
-	return f.Store.RecordLoginFailure(ctx, key, now, ttl)
-}
-func (f *faultStore) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
-	if err := f.fail("GetLoginFailures"); err != nil {
-		return storage.LoginFailures{}, err
-	}
-	return f.Store.GetLoginFailures(ctx, key, now)
+	return f.Store.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
 }
 
 // clock is a settable test clock.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,94 @@ func TestLockoutBacksOffExponentiallyAcrossReplicas(t *testing.T) {
 		}
 		e.clock.Advance(time.Millisecond)
 		fail(e.svc) // an attempt after the delay, wrong again
+	}
+}
+
+// TestLockoutHoldsAgainstParallelGuesses sends bursts of parallel wrong
+// passwords for one account: at most FreeFailures are checked against the
+// real hash, the rest cost a dummy hash, and a burst right after the lock
+// ends gets one more check, not a burst's worth.
+func TestLockoutHoldsAgainstParallelGuesses(t *testing.T) {
+	const free, n = 5, 20
+	e := newEnv(t, func(c *Config) {
+		c.Lockout = Lockout{FreeFailures: free, BaseDelay: time.Second, MaxDelay: time.Minute, Window: time.Hour}
+		c.IPLimit.Disabled = true
+		c.PasswordHashConcurrency = n
+		c.PasswordHashWait = time.Minute
+	})
+	burst := func() (verifies, dummies int32) {
+		t.Helper()
+		e.hasher.verifies.Store(0)
+		e.hasher.dummies.Store(0)
+		// Every guess is held at the hasher until all n have reached it, so
+		// all of them are in flight together whatever the scheduling.
+		e.hasher.gate = make(chan struct{})
+		defer func() { e.hasher.gate = nil }()
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", fmt.Sprintf("guess-%d", i)))
+			}()
+		}
+		close(start)
+		for e.hasher.verifies.Load()+e.hasher.dummies.Load() < n {
+			runtime.Gosched()
+		}
+		close(e.hasher.gate)
+		wg.Wait()
+		for _, err := range errs {
+			wantErr(t, err, CodeInvalidGrant, http.StatusBadRequest)
+		}
+		return e.hasher.verifies.Load(), e.hasher.dummies.Load()
+	}
+	if v, d := burst(); v > free || v+d != n {
+		t.Fatalf("first burst: %d real checks and %d dummy hashes, want at most %d real and %d in all", v, d, free, n)
+	}
+	// Right after the lock (BaseDelay after the fifth failure) ends.
+	e.clock.Advance(time.Second)
+	if v, d := burst(); v > 1 || v+d != n {
+		t.Fatalf("burst after the lock: %d real checks and %d dummy hashes, want at most 1 real and %d in all", v, d, n)
+	}
+	// The right password during the lock still fails, with a dummy hash.
+	e.hasher.verifies.Store(0)
+	if _, err := e.svc.Token(e.ctx, pwReq("alice", userPW)); err == nil || e.hasher.verifies.Load() != 0 {
+		t.Fatalf("login during the lock: err=%v, real checks %d", err, e.hasher.verifies.Load())
+	}
+}
+
+// TestParallelCorrectLoginsDoNotLockTheAccount: attempts are counted before
+// the check, but only while holding a hash slot, so a burst of correct
+// logins for one account (a service account used by many workers) never
+// reaches the lock when hashes are fewer than the free failures.
+func TestParallelCorrectLoginsDoNotLockTheAccount(t *testing.T) {
+	const n = 20
+	e := newEnv(t, func(c *Config) {
+		c.IPLimit.Disabled = true
+		c.PasswordHashConcurrency = 2
+		c.PasswordHashWait = time.Minute
+	})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
 	}
 }
 
@@ -308,16 +397,12 @@ func TestLegacyHashesRehashOnLogin(t *testing.T) {
 }
 
 func TestLoginStorageFailureIs503(t *testing.T) {
-	for _, method := range []string{"GetLoginFailures", "GetUserByUsername", "RecordLoginFailure", "CreateFamily", "CreateRefreshToken", "GetClient"} {
+	for _, method := range []string{"RecordLoginAttempt", "GetUserByUsername", "CreateFamily", "CreateRefreshToken", "GetClient"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.store.failOnly.Store(method, true)
 			e.store.failing.Store(true)
-			pw := userPW
-			if method == "RecordLoginFailure" {
-				pw = "wrong"
-			}
-			_, err := e.svc.Token(e.ctx, pwReq("alice", pw))
+			_, err := e.svc.Token(e.ctx, pwReq("alice", userPW))
 			got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
 			if got.RetryAfter <= 0 || strings.Contains(got.Description, "connection refused") {
 				t.Fatalf("503 answer %+v", got)

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -130,12 +131,112 @@ func TestRefreshReuseGrace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("newest token after grace retries: %v", err)
 	}
-	// The earlier children were revoked: presenting one is reuse.
-	_, err = e.refresh(lost.RefreshToken)
-	wantErr(t, err, CodeInvalidGrant, 400)
+	if retry.AccessToken == "" || retry2.AccessToken == "" || retry2.RefreshToken == retry.RefreshToken {
+		t.Fatalf("grace retries answered %+v and %+v", retry, retry2)
+	}
+	// Each grace retry revoked the previous replacement, pointing at the
+	// next one: lost -> retry -> retry2.
+	for _, link := range []struct {
+		name     string
+		from, to string
+	}{
+		{"lost", lost.RefreshToken, retry.RefreshToken},
+		{"retry", retry.RefreshToken, retry2.RefreshToken},
+	} {
+		rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(link.from), e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := replacedPrefix + refreshTokenID(link.to); !rec.Used || rec.ChildID != want {
+			t.Fatalf("%s token: used=%v child=%q, want replaced by the next retry's token", link.name, rec.Used, rec.ChildID)
+		}
+	}
+	// The earlier children were revoked: presenting one is reuse, and the
+	// family dies with it.
+	_, err = e.refresh(retry.RefreshToken)
+	if got := wantErr(t, err, CodeInvalidGrant, 400); got.Reason != ReasonTokenRevoked {
+		t.Fatalf("replaced retry token: reason %s", got.Reason)
+	}
 	_, err = e.refresh(next.RefreshToken)
 	wantErr(t, err, CodeInvalidGrant, 400) // family revoked by that reuse
-	_ = retry
+	_, err = e.refresh(lost.RefreshToken)
+	wantErr(t, err, CodeInvalidGrant, 400)
+}
+
+// heldReads is a store whose first two reads of one refresh token wait for
+// each other, so two refreshes both see it unused and then race the
+// compare-and-swap: one must lose it, deterministically.
+type heldReads struct {
+	*faultStore
+	id     string
+	mu     sync.Mutex
+	reads  int
+	bothIn chan struct{}
+}
+
+func (h *heldReads) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
+	t, err := h.faultStore.GetRefreshToken(ctx, id, now)
+	if id != h.id {
+		return t, err
+	}
+	h.mu.Lock()
+	h.reads++
+	n := h.reads
+	if n == 2 {
+		close(h.bothIn)
+	}
+	h.mu.Unlock()
+	if n <= 2 {
+		<-h.bothIn
+	}
+	return t, err
+}
+
+// TestRefreshLostRaceRevokesFamily: of two refreshes that both read the
+// token as unused, the one that loses the swap revokes the family (RFC 9700
+// §4.14), so the winner's new token dies too.
+func TestRefreshLostRaceRevokesFamily(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.login("")
+	held := &heldReads{faultStore: e.store, id: refreshTokenID(first.RefreshToken), bothIn: make(chan struct{})}
+	svc, err := New(e.cfg, held, e.keys, e.hasher, WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	results := make([]*TokenResponse, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = svc.Token(e.ctx, TokenRequest{GrantType: GrantRefreshToken, Client: basic(confID, confSecret), RefreshToken: first.RefreshToken})
+		}()
+	}
+	wg.Wait()
+	winner, loser := 0, 1
+	if errs[0] != nil {
+		winner, loser = 1, 0
+	}
+	if errs[winner] != nil {
+		t.Fatalf("both refreshes failed: %v, %v", errs[0], errs[1])
+	}
+	if got := wantErr(t, errs[loser], CodeInvalidGrant, 400); got.Reason != ReasonTokenRevoked {
+		t.Fatalf("loser: reason %s, want %s", got.Reason, ReasonTokenRevoked)
+	}
+	rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam, err := e.store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fam.Revoked || fam.RevokeReason != revokeReuse {
+		t.Fatalf("family after the lost race: revoked=%v reason=%q, want revoked for reuse", fam.Revoked, fam.RevokeReason)
+	}
+	_, err = e.refresh(results[winner].RefreshToken)
+	wantErr(t, err, CodeInvalidGrant, 400)
 }
 
 func TestRefreshReuseGraceLimits(t *testing.T) {

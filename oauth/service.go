@@ -142,6 +142,10 @@ type Config struct {
 	Lockout Lockout
 	// IPLimit is the per-address token bucket for password logins.
 	IPLimit IPLimit
+	// ClientAuthLimit is the per-address token bucket for failed client
+	// authentication, on every endpoint that authenticates clients; only
+	// failures spend a token. Same defaults as IPLimit.
+	ClientAuthLimit IPLimit
 }
 
 // Lockout configures the per-account backoff. After FreeFailures failures
@@ -205,13 +209,14 @@ func (c *Config) applyDefaults() {
 	def(&l.BaseDelay, time.Second)
 	def(&l.MaxDelay, 15*time.Minute)
 	def(&l.Window, time.Hour)
-	ip := &c.IPLimit
-	if ip.Burst <= 0 {
-		ip.Burst = 30
-	}
-	def(&ip.Every, 2*time.Second)
-	if ip.MaxAddresses <= 0 {
-		ip.MaxAddresses = 100_000
+	for _, ip := range []*IPLimit{&c.IPLimit, &c.ClientAuthLimit} {
+		if ip.Burst <= 0 {
+			ip.Burst = 30
+		}
+		def(&ip.Every, 2*time.Second)
+		if ip.MaxAddresses <= 0 {
+			ip.MaxAddresses = 100_000
+		}
 	}
 }
 
@@ -279,6 +284,8 @@ type Service struct {
 	hintVerifier *verify.Verifier
 	hashSlots    chan struct{}
 	buckets      *ipBuckets
+	// clientBuckets limits failed client authentication per address.
+	clientBuckets *ipBuckets
 }
 
 // New builds a Service. It fails if cfg is inconsistent (every problem is
@@ -306,6 +313,9 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 	}
 	if !cfg.IPLimit.Disabled {
 		s.buckets = newIPBuckets(cfg.IPLimit)
+	}
+	if !cfg.ClientAuthLimit.Disabled {
+		s.clientBuckets = newIPBuckets(cfg.ClientAuthLimit)
 	}
 	v, err := s.newVerifier()
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/sigilauth/sigil/storage"
 )
 
 // ipBuckets is a bounded map of per-address token buckets.
@@ -75,6 +73,25 @@ func (ib *ipBuckets) take(ip netip.Addr, now time.Time) (bool, time.Duration) {
 	}
 	b.tokens--
 	return true, 0
+}
+
+// wait returns how long until ip's bucket holds a token, without spending
+// one (0: a token is available now, or ip is not limited).
+func (ib *ipBuckets) wait(ip netip.Addr, now time.Time) time.Duration {
+	if !ip.IsValid() {
+		return 0
+	}
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	b := ib.m[bucketKey(ip)]
+	if b == nil {
+		return 0
+	}
+	ib.refill(b, now)
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) * float64(ib.cfg.Every))
 }
 
 // give returns one token to ip's bucket (a login that succeeded).
@@ -149,21 +166,18 @@ const maxUsernameLen = 256
 // lockoutKey is the throttle-store key of an account.
 func lockoutKey(username string) string { return "login:" + username }
 
-// lockedFor returns how long the account stays locked after f (0: not
-// locked).
-func (s *Service) lockedFor(f storage.LoginFailures, now time.Time) time.Duration {
+// lockFor returns how long the account stays locked after its count-th
+// counted attempt, should that attempt fail (0: not locked): after
+// FreeFailures attempts, BaseDelay·2^(count−FreeFailures), capped at
+// MaxDelay. It is the lockFor of storage.LoginThrottleStore.RecordLoginAttempt.
+func (s *Service) lockFor(count int) time.Duration {
 	l := s.cfg.Lockout
-	over := f.Count - l.FreeFailures
+	over := count - l.FreeFailures
 	if over < 0 {
 		return 0
 	}
-	d := l.MaxDelay
-	if over < 30 {
-		d = min(l.BaseDelay<<over, l.MaxDelay)
+	if over >= 30 {
+		return l.MaxDelay
 	}
-	until := f.LastFailure.Add(d)
-	if !now.Before(until) {
-		return 0
-	}
-	return until.Sub(now)
+	return min(l.BaseDelay<<over, l.MaxDelay)
 }

@@ -182,45 +182,21 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 		s.obs.Login(LoginBadCredentials)
 		return nil, badCredentials()
 	}
-	key := lockoutKey(username)
-	hadFailures := false
-	locked := false
-	f, err := s.store.GetLoginFailures(ctx, key, now)
-	switch {
-	case err == nil:
-		hadFailures = true
-		locked = s.lockedFor(f, now) > 0
-	case !isNotFound(err):
-		return nil, storeErr("get login failures", err)
-	}
-
-	var u storage.User
-	found := false
-	if !locked {
-		u, err = s.store.GetUserByUsername(ctx, username)
-		switch {
-		case err == nil:
-			found = true
-		case !isNotFound(err):
-			return nil, storeErr("get user", err)
-		}
-	}
-
+	// The attempt is counted as a failure before the password is checked,
+	// in one conditional update, so parallel guesses cannot all pass a
+	// stale check; a success resets the counter. The hash slot is taken
+	// first: a login refused as busy is not counted, and the attempts
+	// counted but not yet decided stay within PasswordHashConcurrency, so
+	// correct logins in parallel do not lock their own account.
 	if err := s.acquireHashSlot(ctx); err != nil {
 		return nil, err
 	}
-	ok, rehash := false, false
-	if found {
-		var verr error
-		ok, rehash, verr = s.hasher.Verify(u.PasswordHash, pw)
-		if verr != nil {
-			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", verr)
-			ok = false
-		}
-	} else {
-		s.hasher.DummyVerify(pw)
-	}
+	u, locked, ok, rehash, err := s.checkPassword(ctx, username, pw, now)
 	s.releaseHashSlot()
+	if err != nil {
+		return nil, err
+	}
+	key := lockoutKey(username)
 
 	if locked {
 		s.obs.Login(LoginLocked)
@@ -228,25 +204,53 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	}
 	if !ok || u.Disabled {
 		s.obs.Login(LoginBadCredentials)
-		if _, err := s.store.RecordLoginFailure(ctx, key, now, s.cfg.Lockout.Window); err != nil {
-			return nil, storeErr("record login failure", err)
-		}
-		return nil, badCredentials()
+		return nil, badCredentials() // already counted
 	}
 
 	s.obs.Login(LoginSuccess)
 	if s.buckets != nil {
 		s.buckets.give(ip, now)
 	}
-	if hadFailures {
-		if err := s.store.ResetLoginFailures(ctx, key); err != nil {
-			s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
-		}
+	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+		s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
 	}
 	if rehash {
 		s.rehash(ctx, &u, pw)
 	}
 	return &u, nil
+}
+
+// checkPassword is the part of login that holds a hash slot: it counts the
+// attempt, and checks the password when the attempt is admitted (a dummy
+// hash when it is not, or the user is unknown, so every refusal costs the
+// same). locked reports that the attempt was not admitted; ok that the
+// password matched the user's hash.
+func (s *Service) checkPassword(ctx context.Context, username, pw string, now time.Time) (u storage.User, locked, ok, rehash bool, err error) {
+	_, admitted, err := s.store.RecordLoginAttempt(ctx, lockoutKey(username), now, s.cfg.Lockout.Window, s.lockFor)
+	if err != nil {
+		return u, false, false, false, storeErr("record login attempt", err)
+	}
+	locked = !admitted
+	found := false
+	if !locked {
+		u, err = s.store.GetUserByUsername(ctx, username)
+		switch {
+		case err == nil:
+			found = true
+		case !isNotFound(err):
+			return u, false, false, false, storeErr("get user", err)
+		}
+	}
+	if !found {
+		s.hasher.DummyVerify(pw)
+		return u, locked, false, false, nil
+	}
+	ok, rehash, verr := s.hasher.Verify(u.PasswordHash, pw)
+	if verr != nil {
+		s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", verr)
+		ok = false
+	}
+	return u, locked, ok, rehash, nil
 }
 
 // rehash replaces the user's hash with one under the current parameters. A

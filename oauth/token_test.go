@@ -41,6 +41,11 @@ func TestTokenClientAuthentication(t *testing.T) {
 				return
 			}
 			er := wantErr(t, err, tc.wantCode, http.StatusUnauthorized)
+			// One description for every failure: nothing tells which ids
+			// exist or what kind of client they are.
+			if er.Description != clientAuthFailed {
+				t.Fatalf("description %q, want the one %q", er.Description, clientAuthFailed)
+			}
 			if got := er.Challenge != ""; got != tc.wantChallenge {
 				t.Fatalf("challenge %q, want present=%v", er.Challenge, tc.wantChallenge)
 			}

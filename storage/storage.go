@@ -98,6 +98,9 @@ type Client struct {
 	BackchannelLogoutURI string
 	// FirstParty clients skip the consent page.
 	FirstParty bool
+	// IntrospectAny lets the client introspect every token; without it a
+	// client sees only tokens issued to it or whose audience it is.
+	IntrospectAny bool
 }
 
 // KeyState is the life-cycle state of a signing key.
@@ -216,6 +219,9 @@ type LoginFailures struct {
 	LastFailure time.Time
 	// ExpiresAt is when the counter is forgotten.
 	ExpiresAt time.Time
+	// LockedUntil is set by RecordLoginAttempt: until then no attempt is
+	// admitted (zero: not locked).
+	LockedUntil time.Time
 }
 
 // UserStore manages users.
@@ -305,6 +311,24 @@ type LoginThrottleStore interface {
 	// GetLoginFailures returns the counter, or ErrNotFound if absent or
 	// expired at now.
 	GetLoginFailures(ctx context.Context, key string, now time.Time) (LoginFailures, error)
+	// RecordLoginAttempt counts one login attempt for key before its
+	// password is checked, in one atomic conditional update, and reports
+	// whether the attempt is admitted.
+	//
+	// If the counter is live at now and LockedUntil is after now, nothing
+	// changes and admitted is false: the caller refuses without checking the
+	// password. Otherwise Count is incremented (a counter absent or expired
+	// at now restarts at 1), LastFailure becomes now, ExpiresAt now+ttl and
+	// LockedUntil now+lockFor(Count) (the zero time when lockFor returns 0
+	// or less), and admitted is true. The attempt is thus counted as a
+	// failure in advance; a caller whose check succeeds calls
+	// ResetLoginFailures.
+	//
+	// Concurrent callers on one key are serialised, across processes too:
+	// each admitted attempt sees a distinct Count, and no attempt is
+	// admitted after one whose lockFor locked the counter, until that lock
+	// ends. lockFor must be a pure function of its argument; nil never locks.
+	RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (f LoginFailures, admitted bool, err error)
 	// ResetLoginFailures deletes the counter (no error if absent).
 	ResetLoginFailures(ctx context.Context, key string) error
 }
@@ -350,4 +374,13 @@ type Store interface {
 	Purger
 	Pinger
 	io.Closer
+}
+
+// LockDuration is lockFor(count), or 0 when lockFor is nil: the lock a
+// RecordLoginAttempt implementation applies after count attempts.
+func LockDuration(lockFor func(count int) time.Duration, count int) time.Duration {
+	if lockFor == nil {
+		return 0
+	}
+	return lockFor(count)
 }

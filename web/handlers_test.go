@@ -131,7 +131,7 @@ func TestHandlersDecodeIntoTypedRequests(t *testing.T) {
 		{name: "token via trusted proxy, basic auth", path: PathToken, remote: "10.1.2.3:4000", hdr: withXFF(basicAuth("web", "s e")),
 			body: form("grant_type", "password", "username", "alice", "password", "pw", "scope", "openid", "refresh_token", "rt"),
 			check: func(t *testing.T, f *fakeTokens) {
-				want := oauth.TokenRequest{GrantType: "password", Client: oauth.ClientCredentials{ID: "web", Secret: "s e", Basic: true},
+				want := oauth.TokenRequest{GrantType: "password", Client: oauth.ClientCredentials{ID: "web", Secret: "s e", Basic: true, RemoteIP: netip.MustParseAddr("198.51.100.9")},
 					Scope: "openid", Username: "alice", Password: "pw", RefreshToken: "rt", RemoteIP: netip.MustParseAddr("198.51.100.9")}
 				if f.token != want {
 					t.Fatalf("got %+v, want %+v", f.token, want)
@@ -140,20 +140,20 @@ func TestHandlersDecodeIntoTypedRequests(t *testing.T) {
 		{name: "token from untrusted peer ignores X-Forwarded-For", path: PathToken, remote: "203.0.113.5:4000", hdr: xff,
 			body: form("grant_type", "client_credentials", "client_id", "svc", "client_secret", "x"),
 			check: func(t *testing.T, f *fakeTokens) {
-				if f.token.RemoteIP != netip.MustParseAddr("203.0.113.5") || f.token.Client != (oauth.ClientCredentials{ID: "svc", Secret: "x"}) {
+				if f.token.RemoteIP != netip.MustParseAddr("203.0.113.5") || f.token.Client != (oauth.ClientCredentials{ID: "svc", Secret: "x", RemoteIP: netip.MustParseAddr("203.0.113.5")}) {
 					t.Fatalf("got %+v", f.token)
 				}
 			}},
 		{name: "revoke", path: PathRevoke, remote: "203.0.113.5:1", body: form("token", "tok", "token_type_hint", "access_token", "client_id", "cli"),
 			check: func(t *testing.T, f *fakeTokens) {
-				want := oauth.RevokeRequest{Client: oauth.ClientCredentials{ID: "cli"}, Token: "tok", TokenTypeHint: "access_token"}
+				want := oauth.RevokeRequest{Client: oauth.ClientCredentials{ID: "cli", RemoteIP: netip.MustParseAddr("203.0.113.5")}, Token: "tok", TokenTypeHint: "access_token"}
 				if f.revoke != want {
 					t.Fatalf("got %+v", f.revoke)
 				}
 			}},
 		{name: "introspect", path: PathIntrospect, remote: "203.0.113.5:1", hdr: basicAuth("web", "s"), body: form("token", "tok"),
 			check: func(t *testing.T, f *fakeTokens) {
-				want := oauth.IntrospectRequest{Client: oauth.ClientCredentials{ID: "web", Secret: "s", Basic: true}, Token: "tok"}
+				want := oauth.IntrospectRequest{Client: oauth.ClientCredentials{ID: "web", Secret: "s", Basic: true, RemoteIP: netip.MustParseAddr("203.0.113.5")}, Token: "tok"}
 				if f.intro != want {
 					t.Fatalf("got %+v", f.intro)
 				}

@@ -21,6 +21,7 @@ func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (form url.
 	form, err := readOAuthForm(w, r)
 	if err == nil {
 		cc, err = parseClientCredentials(r.Header.Get("Authorization"), form)
+		cc.RemoteIP = s.clientAddr(r) // for the limit on failed client authentication
 	}
 	if err != nil {
 		s.writeOAuthError(w, r, err)

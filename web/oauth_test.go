@@ -263,6 +263,41 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 }
 
+// TestFailedClientAuthLimitedPerAddress sends 200 wrong client secrets from
+// one address through the HTTP layer: after the burst the answer is 429
+// temporarily_unavailable with Retry-After, on the token and introspection
+// endpoints alike, while another address still gets invalid_client.
+func TestFailedClientAuthLimitedPerAddress(t *testing.T) {
+	f := newOAuthFixture(t, false)
+	send := func(path, remote string) *httptest.ResponseRecorder {
+		hr := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form("grant_type", "client_credentials", "token", "t")))
+		hr.Header.Set("Content-Type", contentTypeForm)
+		hr.Header.Set("Authorization", basicAuth("web", "nope")["Authorization"])
+		hr.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, hr)
+		return rec
+	}
+	counts := map[int]int{}
+	for range 200 {
+		counts[send("/oauth2/token", "198.51.100.66:5000").Code]++
+	}
+	// The default burst is 30 and the clock is real: a token or two may
+	// refill during the run, no more.
+	if counts[401] < 30 || counts[401] > 32 || counts[429] != 200-counts[401] {
+		t.Fatalf("answers %v, want about 30 401s then 429s", counts)
+	}
+	for _, path := range []string{"/oauth2/token", "/oauth2/introspect"} {
+		rec := send(path, "198.51.100.66:5001")
+		if rec.Code != 429 || rec.Header().Get("Retry-After") == "" || decodeBody(t, rec)["error"] != "temporarily_unavailable" {
+			t.Fatalf("%s from the limited address: %d %v %s", path, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+	if rec := send("/oauth2/token", "203.0.113.7:5000"); rec.Code != 401 || decodeBody(t, rec)["error"] != "invalid_client" {
+		t.Fatalf("another address: %d %s", rec.Code, rec.Body)
+	}
+}
+
 func TestTokenEndpointStorageDownIs503(t *testing.T) {
 	f := newOAuthFixture(t, true)
 	_ = f.store.Close()
@@ -471,6 +506,14 @@ func TestSimpleJWTEndpoints(t *testing.T) {
 			body: `{"detail":"Method \"GET\" not allowed."}`, hdr: map[string]string{"Allow": "POST, OPTIONS"}},
 		{name: "repeated form field", r: req{path: "/api/token/verify/", body: "token=a&token=b"}, status: 400,
 			body: `{"detail":"Parameter \"token\" is repeated."}`},
+		{name: "repeated JSON key", r: req{path: "/api/token/", ct: "application/json", body: `{"username":"alice","password":"nope","username":"bob"}`}, status: 400,
+			body: `{"detail":"JSON parse error - duplicate key \"username\""}`},
+		{name: "repeated JSON key, same value", r: req{path: "/api/token/verify/", ct: "application/json", body: `{"token":"a", "token" : "a"}`}, status: 400,
+			body: `{"detail":"JSON parse error - duplicate key \"token\""}`},
+		{name: "repeated JSON key, escaped spelling", r: req{path: "/api/token/verify/", ct: "application/json", body: `{"token":"a","\u0074oken":"b"}`}, status: 400,
+			body: `{"detail":"JSON parse error - duplicate key \"token\""}`},
+		{name: "same key in a nested object is no duplicate", r: req{path: "/api/token/verify/", ct: "application/json", body: `{"token":{"a":1,"a":2}}`}, status: 400,
+			body: `{"token":["Not a valid string."]}`},
 		{name: "too large", r: req{path: "/api/token/verify/", ct: "application/json", body: `{"token":"` + strings.Repeat("a", 70000) + `"}`}, status: 413,
 			body: `{"detail":"Request body exceeds 64 KiB."}`},
 		{name: "refresh reused revokes the family", r: req{path: "/api/token/refresh/", ct: "application/json", body: `{"refresh":"` + pair["refresh"].(string) + `"}`}, status: 401,

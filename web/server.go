@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -52,6 +53,7 @@ type Server struct {
 	keys    KeySource
 	deps    Deps
 	log     *slog.Logger
+	badXFF  sync.Once // logs the first unparseable X-Forwarded-For entry
 	router  *mux.Router
 	handler http.Handler // router wrapped by entry (request id, access log, metrics)
 	discov  []byte       // precomputed discovery document

@@ -218,6 +218,11 @@ func simpleJWTBody(w http.ResponseWriter, r *http.Request) (map[string]any, erro
 			return nil, &drfError{status: http.StatusBadRequest, body: drfBody{{"non_field_errors",
 				[]string{"Invalid data. Expected a dictionary, but got " + pythonType(v) + "."}}}}
 		}
+		// Refused as a repeated form field is: with "last one wins", a
+		// body checked by one reader can mean something else to another.
+		if k, dup := duplicateKey(body); dup {
+			return nil, detail(http.StatusBadRequest, "JSON parse error - duplicate key "+shortParam(k))
+		}
 		return m, nil
 	case contentTypeForm:
 		form, err := url.ParseQuery(string(body))
@@ -234,6 +239,34 @@ func simpleJWTBody(w http.ResponseWriter, r *http.Request) (map[string]any, erro
 		return formMap(mf.Value)
 	}
 	return nil, detail(http.StatusUnsupportedMediaType, `Unsupported media type "`+ct+`" in request.`)
+}
+
+// duplicateKey reports the first key that appears twice in the top-level
+// object of body, which must be valid JSON holding an object. Nested
+// objects are not searched: every field the endpoints read must be a
+// string, so an object value is refused anyway.
+func duplicateKey(body []byte) (string, bool) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	if _, err := d.Token(); err != nil { // the opening brace
+		return "", false
+	}
+	seen := make(map[string]bool)
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // formMap flattens form values, refusing repeated keys (which DRF would

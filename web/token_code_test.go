@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"testing"
 
 	"github.com/sigilauth/sigil/oauth"
@@ -20,8 +21,9 @@ func TestTokenDecodesCodeGrant(t *testing.T) {
 		t.Fatalf("status %d, %d calls: %s", rec.Code, fake.calls, rec.Body)
 	}
 	got := fake.token
-	want := oauth.TokenRequest{GrantType: "authorization_code", Client: oauth.ClientCredentials{ID: "app"},
-		Code: "c0de", RedirectURI: "https://app.test/cb", CodeVerifier: "v3rifier", RemoteIP: got.RemoteIP}
+	addr := netip.MustParseAddr("203.0.113.5")
+	want := oauth.TokenRequest{GrantType: "authorization_code", Client: oauth.ClientCredentials{ID: "app", RemoteIP: addr},
+		Code: "c0de", RedirectURI: "https://app.test/cb", CodeVerifier: "v3rifier", RemoteIP: addr}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

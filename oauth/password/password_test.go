@@ -309,6 +309,66 @@ func TestDummyVerifyCostsLikeVerify(t *testing.T) {
 	}
 }
 
+// idKeyCall is the parameters of one argon2id derivation.
+type idKeyCall struct {
+	saltLen, pwLen       int
+	time, memory, keyLen uint32
+	threads              uint8
+}
+
+// recordIDKey replaces idKey for the test with one that records each call
+// (and still derives, with the real function).
+func recordIDKey(t *testing.T) *[]idKeyCall {
+	var calls []idKeyCall
+	orig := idKey
+	idKey = func(pw, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		calls = append(calls, idKeyCall{len(salt), len(pw), time, memory, keyLen, threads})
+		return orig(pw, salt, time, memory, threads, keyLen)
+	}
+	t.Cleanup(func() { idKey = orig })
+	return &calls
+}
+
+// TestDummyVerifyUsesVerifyParameters checks that DummyVerify derives with
+// exactly the time cost, memory, parallelism, key and salt length of a real
+// verification of a current hash (allocation alone would not notice a
+// different time cost), and that an unusable hash does the same.
+func TestDummyVerifyUsesVerifyParameters(t *testing.T) {
+	tests := []struct {
+		name   string
+		params Params
+	}{
+		{"default", DefaultParams},
+		{"custom", Params{Memory: 2048, Time: 3, Threads: 2}},
+		{"one pass", Params{Memory: 64, Time: 1, Threads: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := Hash("pw", tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := recordIDKey(t)
+			_, _, _ = Verify(h, "wrong password", tc.params)
+			DummyVerify("wrong password", tc.params)
+			_, _, _ = Verify("!unusable", "wrong password", tc.params)
+			if len(*calls) != 3 {
+				t.Fatalf("%d derivations, want 3", len(*calls))
+			}
+			real := (*calls)[0]
+			want := idKeyCall{saltLen: saltLen, pwLen: len("wrong password"), time: tc.params.Time, memory: tc.params.Memory, keyLen: keyLen, threads: tc.params.Threads}
+			if real != want {
+				t.Fatalf("Verify derived with %+v, want %+v", real, want)
+			}
+			for i, name := range []string{"DummyVerify", "unusable hash"} {
+				if got := (*calls)[i+1]; got != real {
+					t.Errorf("%s derived with %+v, Verify with %+v", name, got, real)
+				}
+			}
+		})
+	}
+}
+
 func TestUnusableHashCostsLikeVerify(t *testing.T) {
 	h, err := Hash("pw", DefaultParams)
 	if err != nil {

@@ -263,7 +263,7 @@ func TestDecodesRecordsWithoutSSOFields(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
-	if c.RedirectURIs != nil || c.PostLogoutRedirectURIs != nil || c.BackchannelLogoutURI != "" || c.FirstParty {
+	if c.RedirectURIs != nil || c.PostLogoutRedirectURIs != nil || c.BackchannelLogoutURI != "" || c.FirstParty || c.IntrospectAny {
 		t.Errorf("old client decoded with SSO fields set: %+v", c)
 	}
 	f, err := s.GetFamily(ctx, "fam", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))

@@ -65,6 +65,8 @@ type clientRecord struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	FirstParty             bool     `json:"first_party,omitempty"`
+	// Added for introspection rights; absent from older records (false).
+	IntrospectAny bool `json:"introspect_any,omitempty"`
 }
 
 func clientToRecord(c storage.Client) clientRecord {
@@ -74,6 +76,7 @@ func clientToRecord(c storage.Client) clientRecord {
 		TokenSigningAlg: c.TokenSigningAlg, CreatedAt: utc(c.CreatedAt),
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, FirstParty: c.FirstParty,
+		IntrospectAny: c.IntrospectAny,
 	}
 }
 
@@ -86,6 +89,7 @@ func (r clientRecord) client() storage.Client {
 		TokenSigningAlg: r.TokenSigningAlg, CreatedAt: utc(r.CreatedAt),
 		RedirectURIs: r.RedirectURIs, PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: r.BackchannelLogoutURI, FirstParty: r.FirstParty,
+		IntrospectAny: r.IntrospectAny,
 	}
 }
 
@@ -272,11 +276,15 @@ type loginFailuresRecord struct {
 	Count       int       `json:"count"`
 	LastFailure time.Time `json:"last_failure"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// LockedUntil is optional: records written before it existed decode
+	// with the zero time (not locked).
+	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 func (r loginFailuresRecord) loginFailures() storage.LoginFailures {
 	return storage.LoginFailures{
 		Key: r.Key, Count: r.Count, LastFailure: utc(r.LastFailure), ExpiresAt: utc(r.ExpiresAt),
+		LockedUntil: utc(r.LockedUntil),
 	}
 }
 

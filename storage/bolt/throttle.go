@@ -67,6 +67,41 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 	return r.loginFailures(), nil
 }
 
+// RecordLoginAttempt checks the lock and counts the attempt in one
+// transaction; see storage.LoginThrottleStore.
+func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
+	var r loginFailuresRecord
+	admitted := false
+	err := s.update(ctx, fmt.Sprintf("record login attempt for %q", key), func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketLoginFailures)
+		r = loginFailuresRecord{}
+		admitted = false
+		ok, err := get(b, key, &r)
+		if err != nil {
+			return err
+		}
+		if !ok || expired(r.ExpiresAt, now) {
+			r = loginFailuresRecord{Key: key}
+		}
+		if r.LockedUntil.After(now) {
+			return nil
+		}
+		admitted = true
+		r.Count++
+		r.LastFailure = utc(now)
+		r.ExpiresAt = utc(now.Add(ttl))
+		r.LockedUntil = time.Time{}
+		if d := storage.LockDuration(lockFor, r.Count); d > 0 {
+			r.LockedUntil = utc(now.Add(d))
+		}
+		return put(b, key, r)
+	})
+	if err != nil {
+		return storage.LoginFailures{}, false, err
+	}
+	return r.loginFailures(), admitted, nil
+}
+
 // GetLoginFailures returns the counter, or ErrNotFound if absent or expired
 // at now.
 func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {

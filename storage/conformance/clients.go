@@ -34,6 +34,7 @@ func newClient(id string) storage.Client {
 		PostLogoutRedirectURIs: []string{"https://" + id + ".example.com/bye"},
 		BackchannelLogoutURI:   "https://" + id + ".example.com/backchannel",
 		FirstParty:             true,
+		IntrospectAny:          true,
 	}
 }
 

@@ -16,6 +16,7 @@ var loginFailureTests = []subtest{
 	{"RecordGetReset", testLoginFailures},
 	{"ExpiredRestarts", testLoginFailuresExpired},
 	{"Expiry", testLoginFailuresExpiry},
+	{"AttemptLocks", testLoginAttempts},
 }
 
 func testDenyCheck(t *testing.T, s storage.Store) {
@@ -153,5 +154,58 @@ func testLoginFailuresExpiry(t *testing.T, s storage.Store) {
 			_, err := s.GetLoginFailures(ctx(t), "ada", tc.now)
 			wantErr(t, "GetLoginFailures", err, tc.want)
 		})
+	}
+}
+
+func testLoginAttempts(t *testing.T, s storage.Store) {
+	const ttl = time.Hour
+	// Locks for 10s from the third attempt on.
+	lockFor := func(c int) time.Duration {
+		if c < 3 {
+			return 0
+		}
+		return 10 * time.Second
+	}
+	tests := []struct {
+		name     string
+		now      time.Time
+		admitted bool
+		want     storage.LoginFailures
+	}{
+		{"First", at(0), true, storage.LoginFailures{Count: 1, LastFailure: at(0)}},
+		{"Second", at(time.Second), true, storage.LoginFailures{Count: 2, LastFailure: at(time.Second)}},
+		{"ThirdLocks", at(2 * time.Second), true, storage.LoginFailures{Count: 3, LastFailure: at(2 * time.Second), LockedUntil: at(12 * time.Second)}},
+		{"Locked", at(5 * time.Second), false, storage.LoginFailures{Count: 3, LastFailure: at(2 * time.Second), LockedUntil: at(12 * time.Second)}},
+		{"JustBeforeUnlock", at(12*time.Second - time.Millisecond), false, storage.LoginFailures{Count: 3, LastFailure: at(2 * time.Second), LockedUntil: at(12 * time.Second)}},
+		{"AtUnlock", at(12 * time.Second), true, storage.LoginFailures{Count: 4, LastFailure: at(12 * time.Second), LockedUntil: at(22 * time.Second)}},
+		{"ExpiredRestarts", at(12*time.Second + ttl), true, storage.LoginFailures{Count: 1, LastFailure: at(12*time.Second + ttl)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, admitted, err := s.RecordLoginAttempt(ctx(t), "ada", tc.now, ttl, lockFor)
+			must(t, "RecordLoginAttempt", err)
+			if admitted != tc.admitted {
+				t.Fatalf("admitted = %v, want %v", admitted, tc.admitted)
+			}
+			want := tc.want
+			want.Key = "ada"
+			want.ExpiresAt = want.LastFailure.Add(ttl)
+			wantEqual(t, "RecordLoginAttempt", want, got)
+			stored, err := s.GetLoginFailures(ctx(t), "ada", tc.now)
+			must(t, "GetLoginFailures", err)
+			wantEqual(t, "stored counter", want, stored)
+		})
+	}
+	// A reset unlocks at once.
+	must(t, "ResetLoginFailures", s.ResetLoginFailures(ctx(t), "ada"))
+	for range 3 {
+		_, _, err := s.RecordLoginAttempt(ctx(t), "ada", at(2*ttl), ttl, lockFor)
+		must(t, "RecordLoginAttempt", err)
+	}
+	must(t, "ResetLoginFailures", s.ResetLoginFailures(ctx(t), "ada"))
+	got, admitted, err := s.RecordLoginAttempt(ctx(t), "ada", at(2*ttl), ttl, lockFor)
+	must(t, "RecordLoginAttempt after reset", err)
+	if !admitted || got.Count != 1 {
+		t.Fatalf("after reset: admitted=%v count=%d, want admitted count 1", admitted, got.Count)
 	}
 }

@@ -196,6 +196,14 @@ func (s *Store) IsAccessTokenDenied(ctx context.Context, jti string, now time.Ti
 	return v, err
 }
 
+// RecordLoginAttempt calls the wrapped store's RecordLoginAttempt under the per-call deadline.
+func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (storage.LoginFailures, bool, error) {
+	ctx, done := s.begin(ctx, "RecordLoginAttempt", true)
+	v, admitted, err := s.next.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
+	done(err)
+	return v, admitted, err
+}
+
 // RecordLoginFailure calls the wrapped store's RecordLoginFailure under the per-call deadline.
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
 	ctx, done := s.begin(ctx, "RecordLoginFailure", true)

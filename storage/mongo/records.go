@@ -52,6 +52,8 @@ type clientDoc struct {
 	PostLogoutRedirectURIs []string `bson:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string   `bson:"backchannel_logout_uri,omitempty"`
 	FirstParty             bool     `bson:"first_party,omitempty"`
+	// Added for introspection rights; absent from older documents (false).
+	IntrospectAny bool `bson:"introspect_any,omitempty"`
 }
 
 // keySetID is the _id of the single key-set document.
@@ -143,6 +145,8 @@ type failuresDoc struct {
 	Count       int64     `bson:"count"`
 	LastFailure time.Time `bson:"last_failure"`
 	ExpiresAt   time.Time `bson:"expires_at"`
+	// LockedUntil is absent on counters written by RecordLoginFailure.
+	LockedUntil *time.Time `bson:"locked_until,omitempty"`
 }
 
 // tp returns a pointer to t in UTC, or nil for the zero time.
@@ -228,6 +232,7 @@ func toClientDoc(c storage.Client) clientDoc {
 		PostLogoutRedirectURIs: clone(c.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		FirstParty:             c.FirstParty,
+		IntrospectAny:          c.IntrospectAny,
 	}
 }
 
@@ -247,6 +252,7 @@ func (d clientDoc) record() storage.Client {
 		PostLogoutRedirectURIs: clone(d.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   d.BackchannelLogoutURI,
 		FirstParty:             d.FirstParty,
+		IntrospectAny:          d.IntrospectAny,
 	}
 }
 
@@ -411,6 +417,7 @@ func (d failuresDoc) record() storage.LoginFailures {
 		Count:       int(d.Count),
 		LastFailure: fv(d.LastFailure),
 		ExpiresAt:   fv(d.ExpiresAt),
+		LockedUntil: ft(d.LockedUntil),
 	}
 }
 

@@ -90,6 +90,73 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 	return storage.LoginFailures{}, fmt.Errorf("mongo: record login failure for %q: too many concurrent writers", key)
 }
 
+// maxAttemptRounds bounds RecordLoginAttempt's compare-and-swap loop. Each
+// lost round means another attempt was counted, and once the counter locks
+// every caller leaves, so a few dozen concurrent callers never exhaust it.
+const maxAttemptRounds = 128
+
+// RecordLoginAttempt checks the lock and counts the attempt; see
+// storage.LoginThrottleStore. It reads the counter, and if it is live and
+// unlocked, increments it with one findOneAndUpdate ($inc count, $set the
+// times and lock) filtered on the count and expiry it read: a
+// single-document compare-and-swap, retried when another caller changed the
+// counter first. An absent or expired counter is replaced by a fresh one
+// through a replace with upsert filtered on {_id, expires_at <= now}, as in
+// RecordLoginFailure.
+func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	expires := now.Add(ttl)
+	lockAt := func(n int64) *time.Time {
+		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
+			t := now.Add(d)
+			return &t
+		}
+		return nil
+	}
+	for range maxAttemptRounds {
+		var d failuresDoc
+		err := s.failures.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !live(d.ExpiresAt, now)):
+			fresh := failuresDoc{Key: key, Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockAt(1)}
+			_, err = s.failures.ReplaceOne(ctx,
+				bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+				fresh, options.Replace().SetUpsert(true))
+			if err == nil {
+				return fresh.record(), true, nil
+			}
+			if !mongo.IsDuplicateKeyError(err) {
+				return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
+			}
+			continue
+		case err != nil:
+			return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
+		}
+		if d.LockedUntil != nil && d.LockedUntil.After(now) {
+			return d.record(), false, nil
+		}
+		set := bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}
+		update := bson.D{{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}}}
+		if l := lockAt(d.Count + 1); l != nil {
+			set = append(set, bson.E{Key: "locked_until", Value: *l})
+		} else {
+			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "locked_until", Value: ""}}})
+		}
+		update = append(update, bson.E{Key: "$set", Value: set})
+		var after failuresDoc
+		err = s.failures.FindOneAndUpdate(ctx,
+			bson.D{{Key: "_id", Value: key}, {Key: "count", Value: d.Count}, {Key: "expires_at", Value: d.ExpiresAt}},
+			update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&after)
+		if err == nil {
+			return after.record(), true, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
+		}
+	}
+	return storage.LoginFailures{}, false, fmt.Errorf("mongo: record login attempt for %q: too many concurrent writers", key)
+}
+
 // GetLoginFailures returns the counter, or storage.ErrNotFound if absent or
 // expired at now.
 func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
