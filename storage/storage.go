@@ -65,7 +65,9 @@ type User struct {
 	// are dead.
 	PasswordChangedAt time.Time
 	Disabled          bool
-	CreatedAt         time.Time
+	// Admin users may use the console and the admin API.
+	Admin     bool
+	CreatedAt time.Time
 	UpdatedAt         time.Time
 }
 
@@ -237,6 +239,8 @@ type UserStore interface {
 	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
 	// SetUserDisabled sets Disabled and UpdatedAt. ErrNotFound if absent.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
+	// SetUserAdmin sets Admin and UpdatedAt. ErrNotFound if absent.
+	SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error
 }
 
 // ClientStore manages client registrations.
@@ -317,13 +321,14 @@ type PurgeStats struct {
 	LoginFailures int
 	Sessions      int
 	AuthCodes     int
+	JWKSConsumers int
 }
 
 // Purger deletes records that expired at or before now.
 type Purger interface {
 	// Purge deletes expired refresh tokens, families, deny-list entries,
-	// login-failure counters, sessions (expired by either lifetime) and
-	// authorization codes (unused ones at ExpiresAt, used ones
+	// login-failure counters, sessions (expired by either lifetime), JWKS
+	// consumers and authorization codes (unused ones at ExpiresAt, used ones
 	// AuthCodeRetention after their use). Unexpired records are untouched.
 	Purge(ctx context.Context, now time.Time) (PurgeStats, error)
 }
@@ -347,6 +352,8 @@ type Store interface {
 	AuthCodeStore
 	ConsentStore
 	FamilyRevoker
+	AuditStore
+	JWKSConsumerStore
 	Purger
 	Pinger
 	io.Closer
