@@ -68,7 +68,7 @@ type User struct {
 	// Admin users may use the console and the admin API.
 	Admin     bool
 	CreatedAt time.Time
-	UpdatedAt         time.Time
+	UpdatedAt time.Time
 }
 
 // Client is an OAuth 2.0 client registration.
