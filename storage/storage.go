@@ -253,6 +253,9 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes the client. ErrNotFound if absent.
 	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecret replaces the secret hash of a client. ErrNotFound if
+	// absent.
+	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
 }
 
 // KeySetStore holds the versioned key set and the key audit trail.

@@ -387,3 +387,11 @@ func (s *Store) ListJWKSConsumers(ctx context.Context, now time.Time) ([]storage
 	done(err)
 	return v, err
 }
+
+// SetClientSecret calls the wrapped store's SetClientSecret under the per-call deadline.
+func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byte) error {
+	ctx, done := s.begin(ctx, "SetClientSecret", true)
+	err := s.next.SetClientSecret(ctx, id, secretHash)
+	done(err)
+	return err
+}
