@@ -482,8 +482,7 @@ func (s *Server) apiAddUser(w http.ResponseWriter, r *http.Request, actor Actor)
 	if err := decodeAdminBody(r, &in, false); err != nil {
 		return err
 	}
-	u, err := s.deps.Admin.AddUser(r.Context(), actor, NewUser{Username: in.Username, Password: in.Password,
-		Email: in.Email, Name: in.Name, Admin: in.Admin})
+	u, err := s.deps.Admin.AddUser(r.Context(), actor, NewUser(in))
 	if err != nil {
 		return err
 	}
