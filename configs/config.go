@@ -85,6 +85,10 @@ type Keys struct {
 type JWKS struct {
 	// MaxAge is the Cache-Control max-age of the JWKS response.
 	MaxAge time.Duration `yaml:"max_age"`
+	// ConsumerTTL is how long a JWKS consumer (client address and
+	// User-Agent) is remembered after its last fetch, for the console's
+	// "has the next key" view.
+	ConsumerTTL time.Duration `yaml:"consumer_ttl"`
 }
 
 // Tokens configures token lifetimes.
@@ -220,7 +224,7 @@ func Default() Config {
 			ReconcileInterval: 30 * time.Second,
 			ClockLeeway:       time.Minute,
 		},
-		JWKS: JWKS{MaxAge: 15 * time.Minute},
+		JWKS: JWKS{MaxAge: 15 * time.Minute, ConsumerTTL: 7 * 24 * time.Hour},
 		Tokens: Tokens{
 			AccessTTL:  5 * time.Minute,
 			RefreshTTL: 24 * time.Hour,

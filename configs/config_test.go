@@ -106,7 +106,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"storage.backend", "storage.bolt_path", "storage.mongo_uri", "storage.mongo_database",
 		"keys.algorithms", "keys.rsa_bits", "keys.rotation", "keys.prepublish", "keys.reconcile_interval",
 		"keys.encryption_key_file", "keys.encryption_key_previous_file", "keys.clock_leeway",
-		"jwks.max_age",
+		"jwks.max_age", "jwks.consumer_ttl",
 		"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl", "tokens.refresh_reuse_grace",
 		"compat.simplejwt", "compat.client_id",
 		"security.trusted_proxies", "security.password_hash_concurrency", "security.password_hash_wait",
@@ -501,6 +501,8 @@ func TestValidate(t *testing.T) {
 			wantKeys: []string{"keys.clock_leeway"}},
 		{name: "zero max age", mutate: func(c *Config) { c.JWKS.MaxAge = 0 },
 			wantKeys: []string{"jwks.max_age"}},
+		{name: "zero consumer ttl", mutate: func(c *Config) { c.JWKS.ConsumerTTL = 0 },
+			wantKeys: []string{"jwks.consumer_ttl"}},
 		{name: "prepublish below max age", mutate: func(c *Config) {
 			c.Keys.Prepublish = 10 * time.Second
 			c.JWKS.MaxAge = time.Minute

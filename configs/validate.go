@@ -134,6 +134,7 @@ func (c Config) Validate() error {
 
 	// jwks
 	v.positive("jwks.max_age", c.JWKS.MaxAge)
+	v.positive("jwks.consumer_ttl", c.JWKS.ConsumerTTL)
 	if c.Keys.Prepublish >= 0 && c.JWKS.MaxAge > 0 && c.Keys.Prepublish < c.JWKS.MaxAge {
 		v.add("keys.prepublish", "(%s) must be at least jwks.max_age (%s), or caches could miss the next key", c.Keys.Prepublish, c.JWKS.MaxAge)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/verify"
+	"github.com/sigilauth/sigil/storage"
 )
 
 // newVerifier builds the verifier with which the service checks its own
@@ -81,4 +82,63 @@ func scopeList(scope string) []string {
 		return nil
 	}
 	return strings.Fields(scope)
+}
+
+// ScopeAdmin is the scope an access token needs for the admin API.
+const ScopeAdmin = "sigil:admin"
+
+// Errors of AdminActor.
+var (
+	// ErrAdminTokenInvalid: missing, malformed, expired or revoked token.
+	ErrAdminTokenInvalid = errors.New("missing or invalid access token")
+	// ErrAdminTokenForbidden: a valid token without the sigil:admin scope,
+	// or of a user who is not an enabled admin.
+	ErrAdminTokenForbidden = errors.New("token lacks the sigil:admin scope or its user is not an admin")
+)
+
+// AdminActor checks the access token of an admin API request with the
+// service's own checks (checkAccess: signature, typ, iss, strict exp, deny
+// list), then requires the scope sigil:admin and, for a user's token (one
+// with auth_time; client_credentials tokens have none), that the user
+// exists, is enabled and is an admin. It returns the actor: the username,
+// or the client id of a client_credentials token. Failures wrap
+// ErrAdminTokenInvalid or ErrAdminTokenForbidden; anything else is a
+// storage failure.
+func (s *Service) AdminActor(ctx context.Context, bearer string) (string, error) {
+	if bearer == "" {
+		return "", ErrAdminTokenInvalid
+	}
+	c, err := s.checkAccess(ctx, bearer, s.now())
+	if err != nil {
+		var oe *Error
+		if errors.As(err, &oe) && oe.Code == CodeInvalidToken {
+			return "", fmt.Errorf("%w: %s", ErrAdminTokenInvalid, oe.Description)
+		}
+		return "", err
+	}
+	if !containsScope(scopeList(c.Scope), ScopeAdmin) {
+		return "", ErrAdminTokenForbidden
+	}
+	if c.AuthTime == 0 && c.Subject == c.ClientID {
+		return c.ClientID, nil
+	}
+	u, err := s.store.GetUser(ctx, c.Subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", fmt.Errorf("%w: unknown user", ErrAdminTokenInvalid)
+	case err != nil:
+		return "", fmt.Errorf("look up admin user: %w", err)
+	case u.Disabled || !u.Admin:
+		return "", ErrAdminTokenForbidden
+	}
+	return u.Username, nil
+}
+
+func containsScope(scopes []string, want string) bool {
+	for _, s := range scopes {
+		if s == want {
+			return true
+		}
+	}
+	return false
 }

@@ -65,8 +65,10 @@ type User struct {
 	// are dead.
 	PasswordChangedAt time.Time
 	Disabled          bool
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Admin users may use the console and the admin API.
+	Admin     bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Client is an OAuth 2.0 client registration.
@@ -243,6 +245,8 @@ type UserStore interface {
 	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
 	// SetUserDisabled sets Disabled and UpdatedAt. ErrNotFound if absent.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
+	// SetUserAdmin sets Admin and UpdatedAt. ErrNotFound if absent.
+	SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error
 }
 
 // ClientStore manages client registrations.
@@ -255,6 +259,9 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes the client. ErrNotFound if absent.
 	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecret replaces the secret hash of a client. ErrNotFound if
+	// absent.
+	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
 }
 
 // KeySetStore holds the versioned key set and the key audit trail.
@@ -341,13 +348,14 @@ type PurgeStats struct {
 	LoginFailures int
 	Sessions      int
 	AuthCodes     int
+	JWKSConsumers int
 }
 
 // Purger deletes records that expired at or before now.
 type Purger interface {
 	// Purge deletes expired refresh tokens, families, deny-list entries,
-	// login-failure counters, sessions (expired by either lifetime) and
-	// authorization codes (unused ones at ExpiresAt, used ones
+	// login-failure counters, sessions (expired by either lifetime), JWKS
+	// consumers and authorization codes (unused ones at ExpiresAt, used ones
 	// AuthCodeRetention after their use). Unexpired records are untouched.
 	Purge(ctx context.Context, now time.Time) (PurgeStats, error)
 }
@@ -371,6 +379,8 @@ type Store interface {
 	AuthCodeStore
 	ConsentStore
 	FamilyRevoker
+	AuditStore
+	JWKSConsumerStore
 	Purger
 	Pinger
 	io.Closer

@@ -39,4 +39,12 @@ type Deps struct {
 	// /oauth2/logout and the pages' stylesheet. Nil leaves those routes
 	// unregistered (404).
 	SSO SSOService
+
+	// Admin is behind the admin API (and the console). The admin API is
+	// served only when both Admin and AdminTokens are set.
+	Admin AdminService
+	// AdminTokens checks the Bearer tokens of the admin API.
+	AdminTokens AdminTokenVerifier
+	// Consumers, when set, counts JWKS fetches by consumer.
+	Consumers ConsumerRecorder
 }

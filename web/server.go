@@ -111,6 +111,7 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s.registerHealthRoutes(root)
 	s.registerOAuthRoutes(r)
 	s.registerSSORoutes(r)
+	s.registerAdminAPIRoutes(r)
 	if cfg.MetricsHandler != nil {
 		root.Handle("/metrics", cfg.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
 	}

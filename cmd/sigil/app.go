@@ -29,6 +29,9 @@ type app struct {
 
 	// configPath is the --config flag.
 	configPath string
+	// server is the --server flag of keys, users and clients: the issuer
+	// URL of a running server whose admin API the verbs call.
+	server string
 }
 
 // config loads the configuration named by --config (or $SIGIL_CONFIG; none:

@@ -1,34 +1,29 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/storage"
+	"github.com/sigilauth/sigil/web"
 )
 
-// minSecretLen is the shortest client secret accepted on stdin: secrets are
-// stored as a fast SHA-256, so they must be high-entropy.
-const minSecretLen = 32
-
 func newClientsCmd(a *app) *cobra.Command {
-	cmd := groupCmd("clients", "Manage OAuth clients (works on storage directly)")
+	cmd := groupCmd("clients", "Manage OAuth clients (on storage directly, or on a running server with --server)")
+	addServerFlag(a, cmd)
 	cmd.AddCommand(
 		newClientsAddCmd(a),
 		newClientsListCmd(a),
 		newClientsDeleteCmd(a),
+		newClientsRotateSecretCmd(a),
 	)
 	return cmd
 }
@@ -87,8 +82,26 @@ consent pages.`,
 			if secretStdin && public {
 				return usagef("--secret-stdin and --public are mutually exclusive")
 			}
+			if secretStdin && a.remote() {
+				return usagef("--secret-stdin is not available with --server: the server generates the secret")
+			}
 			if err := validClient(c); err != nil {
 				return err
+			}
+			if a.remote() {
+				ac, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var out web.APIClient
+				err = ac.do(cmd.Context(), http.MethodPost, "/clients", web.APINewClient{ID: c.ID, Name: c.Name, Public: c.Public,
+					FirstParty: c.FirstParty, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences,
+					RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+					BackchannelLogoutURI: c.BackchannelLogoutURI, TokenSigningAlg: c.TokenSigningAlg}, &out)
+				if err != nil {
+					return err
+				}
+				return a.printNewClient(id, public, out.ClientSecret)
 			}
 			// Check the algorithm against the configuration before reading
 			// any secret.
@@ -99,51 +112,21 @@ consent pages.`,
 			if c.TokenSigningAlg != "" && !slices.Contains(cfg.Keys.Algorithms, c.TokenSigningAlg) {
 				return usagef("--signing-alg %s is not in keys.algorithms (%s)", c.TokenSigningAlg, strings.Join(cfg.Keys.Algorithms, ", "))
 			}
-
-			var secret string
-			generated := false
-			switch {
-			case public:
-			case secretStdin:
-				secret, err = readSecretLine(a.stdin, "client secret")
-				if err != nil {
+			secret := ""
+			if secretStdin {
+				if secret, err = readSecretLine(a.stdin, "client secret"); err != nil {
 					return err
 				}
-				if utf8.RuneCountInString(secret) < minSecretLen {
-					return usagef("client secret on stdin has fewer than %d characters", minSecretLen)
-				}
-			default:
-				secret, err = newClientSecret()
-				if err != nil {
-					return failure(err)
-				}
-				generated = true
 			}
-			if secret != "" {
-				sum := sha256.Sum256([]byte(secret))
-				c.SecretHash = sum[:]
-			}
-			c.CreatedAt = a.now()
-
 			return a.withConfiguredStore(cmd.Context(), cfg, func(_ configs.Config, s storage.Store) error {
-				if err := s.CreateClient(cmd.Context(), c); err != nil {
-					if errors.Is(err, storage.ErrDuplicate) {
-						return usagef("client %q already exists", id)
-					}
-					return storeError(fmt.Errorf("create client %q: %w", id, err))
+				_, generated, err := localAdmin(cfg, s, a.now).AddClient(cmd.Context(), operator(), c, secret)
+				if err != nil {
+					return adminFailure(err)
 				}
-				kind := "confidential"
-				if public {
-					kind = "public"
+				if secretStdin {
+					generated = ""
 				}
-				if _, err := fmt.Fprintf(a.stdout, "%s client %q created\n", kind, id); err != nil {
-					return failure(err)
-				}
-				if generated {
-					_, err := fmt.Fprintf(a.stdout, "client_secret: %s\nStore this secret now: it is shown only once and cannot be recovered.\n", secret)
-					return failure(err)
-				}
-				return nil
+				return a.printNewClient(id, public, generated)
 			})
 		},
 	}
@@ -162,28 +145,89 @@ consent pages.`,
 	return cmd
 }
 
+// printNewClient reports a created client and, once, its generated secret.
+func (a *app) printNewClient(id string, public bool, generated string) error {
+	kind := "confidential"
+	if public {
+		kind = "public"
+	}
+	if _, err := fmt.Fprintf(a.stdout, "%s client %q created\n", kind, id); err != nil {
+		return failure(err)
+	}
+	if generated != "" {
+		_, err := fmt.Fprintf(a.stdout, "client_secret: %s\nStore this secret now: it is shown only once and cannot be recovered.\n", generated)
+		return failure(err)
+	}
+	return nil
+}
+
 func newClientsListCmd(a *app) *cobra.Command {
 	return newListCmd(a, "List clients (never their secret hashes)", "clients",
-		storage.Store.ListClients, clientsView, writeClientsTable)
+		storage.Store.ListClients, clientsView, writeClientsTable, "/clients", writeRemoteClientsTable)
 }
 
 func newClientsDeleteCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "delete ID [--reason R]",
 		Short: "Delete a client; its tokens stop refreshing",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				if err := s.DeleteClient(cmd.Context(), id); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return usagef("no client with id %q", id)
-					}
-					return storeError(fmt.Errorf("delete client %q: %w", id, err))
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
 				}
-				_, err := fmt.Fprintf(a.stdout, "client %q deleted\n", id)
-				return failure(err)
-			})
+				if err := c.do(cmd.Context(), http.MethodDelete, adminPath("/clients/%s", id), map[string]string{"reason": reason}, nil); err != nil {
+					return err
+				}
+			} else {
+				err := a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+					return adminFailure(localAdmin(cfg, s, a.now).DeleteClient(cmd.Context(), operator(), id, reason))
+				})
+				if err != nil {
+					return err
+				}
+			}
+			_, err := fmt.Fprintf(a.stdout, "client %q deleted\n", id)
+			return failure(err)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
+	return cmd
+}
+
+func newClientsRotateSecretCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-secret ID",
+		Short: "Give a confidential client a new generated secret (the old one stops working at once)",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			var secret string
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var out web.APISecret
+				if err := c.do(cmd.Context(), http.MethodPost, adminPath("/clients/%s/secret", id), nil, &out); err != nil {
+					return err
+				}
+				secret = out.ClientSecret
+			} else {
+				err := a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+					var err error
+					secret, err = localAdmin(cfg, s, a.now).RotateClientSecret(cmd.Context(), operator(), id)
+					return adminFailure(err)
+				})
+				if err != nil {
+					return err
+				}
+			}
+			_, err := fmt.Fprintf(a.stdout, "client_secret: %s\nStore this secret now: it is shown only once and cannot be recovered.\n", secret)
+			return failure(err)
 		},
 	}
 }
@@ -198,15 +242,6 @@ func validClient(c storage.Client) error {
 		return usagef("--scopes is required (one or more scope names)")
 	}
 	return usageError(oauth.ValidateClient(c))
-}
-
-// newClientSecret returns 32 random bytes, base64url without padding.
-func newClientSecret() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate client secret: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // splitCommas splits every value at commas: "--scopes a,b --scopes c" gives
@@ -292,4 +327,13 @@ func writeClientsTable(a *app, clients []storage.Client) error {
 			dashIfEmpty(c.TokenSigningAlg), c.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+func writeRemoteClientsTable(a *app, clients []web.APIClient) error {
+	cs := make([]storage.Client, 0, len(clients))
+	for _, c := range clients {
+		cs = append(cs, storage.Client{ID: c.ID, Name: c.Name, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
+			Audiences: c.Audiences, TokenSigningAlg: c.TokenSigningAlg, CreatedAt: c.CreatedAt})
+	}
+	return writeClientsTable(a, cs)
 }

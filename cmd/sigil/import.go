@@ -44,6 +44,9 @@ reads stdin. --format defaults from the extension (.json, .csv).`,
   sigil users import users.csv --format csv`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.notRemote("users import"); err != nil {
+				return err
+			}
 			return a.importUsers(cmd, args[0], format)
 		},
 	}

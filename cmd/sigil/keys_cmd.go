@@ -172,11 +172,14 @@ func newKeysCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Inspect and manage signing keys (list, rotate, revoke, events, rewrap)",
-		Long: `Inspect and manage signing keys. These verbs work on storage directly: with
-the mongo backend every replica picks up a change within
+		Long: `Inspect and manage signing keys. Without --server these verbs work on storage
+directly: with the mongo backend every replica picks up a change within
 keys.reconcile_interval; the bolt backend is locked by a running server, so
-stop it first.`,
+stop it first, or use --server URL to act through the running server's admin
+API (list, rotate, revoke and events; the client in SIGIL_ADMIN_CLIENT_ID and
+SIGIL_ADMIN_CLIENT_SECRET needs client_credentials and sigil:admin).`,
 	}
+	addServerFlag(a, cmd)
 	cmd.AddCommand(
 		newKeysListCmd(a),
 		newKeysRotateCmd(a),
@@ -194,6 +197,9 @@ func newKeysListCmd(a *app) *cobra.Command {
 		Short: "List keys: kid, alg, state, created, activated, retired, verify_until, next rotation",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.remote() {
+				return a.remoteListKeys(cmd.Context(), listJSON)
+			}
 			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
 				if err := listKeys(cmd.Context(), cfg, s, a.stdout, listJSON, a.now()); err != nil {
 					return storeError(err)
@@ -219,6 +225,9 @@ promoted at once: resource servers whose JWKS cache predates the next key
 will reject new tokens until they refetch.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.remote() {
+				return a.remoteRotate(cmd.Context(), now, rotReason)
+			}
 			return a.withKeyRotator(cmd.Context(), func(cfg configs.Config, rot *keys.Rotator) error {
 				if now {
 					fmt.Fprintln(a.stderr, "warning: --now promotes keys that resource servers may not have fetched yet; tokens signed with them may be rejected until their JWKS caches refresh (up to jwks.max_age)")
@@ -245,17 +254,36 @@ will reject new tokens until they refetch.`,
 }
 
 func newKeysRevokeCmd(a *app) *cobra.Command {
-	var revReason string
+	var revReason, kidFlag string
 	revoke := &cobra.Command{
-		Use:   "revoke --reason TEXT [--] KID",
+		Use:   "revoke --reason TEXT [--] KID | --kid KID",
 		Short: "Remove a key from the JWKS at once and replace it if it was active",
 		Long: `Remove a key from the JWKS at once, erase its private part, and promote a
 replacement if it was active. A kid is base64url and may begin with "-":
-put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
-		Args: cobra.ExactArgs(1),
+put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...), or give it
+as --kid KID.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("%s takes one KID, got %d arguments", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kid := kidFlag
+			switch {
+			case len(args) == 1 && kidFlag != "" && args[0] != kidFlag:
+				return usagef("two different kids: %q and --kid %q", args[0], kidFlag)
+			case len(args) == 1:
+				kid = args[0]
+			case kid == "":
+				return usagef("which key? give its KID (or --kid KID)")
+			}
+			args = []string{kid}
 			if strings.TrimSpace(revReason) == "" {
 				return usagef("--reason is required (it goes into the audit trail)")
+			}
+			if a.remote() {
+				return a.remoteRevoke(cmd.Context(), kid, revReason)
 			}
 			return a.withKeyRotator(cmd.Context(), func(cfg configs.Config, rot *keys.Rotator) error {
 				res, err := rot.Revoke(cmd.Context(), a.now(), args[0], operator(), revReason)
@@ -276,6 +304,7 @@ put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
 		},
 	}
 	revoke.Flags().StringVar(&revReason, "reason", "", "why the key is revoked (required)")
+	revoke.Flags().StringVar(&kidFlag, "kid", "", "the key to revoke (instead of the KID argument)")
 	return revoke
 }
 
@@ -286,6 +315,9 @@ func newKeysEventsCmd(a *app) *cobra.Command {
 		Short: "Print the key audit trail",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.remote() {
+				return a.remoteKeyEvents(cmd.Context(), eventsJSON)
+			}
 			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
 				if err := listEvents(cmd.Context(), s, a.stdout, eventsJSON); err != nil {
 					return storeError(err)
@@ -310,6 +342,9 @@ one as keys.encryption_key_previous_file (or SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS),
 then run this with the same settings.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.notRemote("keys rewrap"); err != nil {
+				return err
+			}
 			if newKeyFile == "" {
 				return usagef("--new-key-file is required")
 			}

@@ -14,11 +14,11 @@ import (
 )
 
 // newOAuthService builds the token service over store and ring and returns
-// the web dependencies that expose it. With compat.simplejwt on it warns
+// the web dependencies that expose it, and the service itself. With compat.simplejwt on it warns
 // (once, at start) when compat.client_id names no client registered with
 // the password grant: the simplejwt routes then answer 500 until the client
 // is added.
-func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, error) {
+func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, *oauth.Service, error) {
 	sec := cfg.Security
 	params := argon2Params(cfg)
 	svc, err := oauth.New(oauth.Config{
@@ -50,7 +50,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 	}, store, ring, timedHasher{next: oauth.Argon2id(params), h: obs.hash}, oauth.WithLogger(logger), oauth.WithObserver(obs),
 		oauth.WithBackchannelNotifier(&web.BackchannelSender{}))
 	if err != nil {
-		return web.Deps{}, err
+		return web.Deps{}, nil, err
 	}
 	if cfg.Compat.SimpleJWT {
 		c, err := store.GetClient(ctx, cfg.Compat.ClientID)
@@ -64,7 +64,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 			logger.Warn("the simplejwt client lacks the password grant; the simplejwt routes will fail", "client_id", c.ID)
 		}
 	}
-	return web.Deps{OAuth: svc, SSO: svc}, nil
+	return web.Deps{OAuth: svc, SSO: svc}, svc, nil
 }
 
 // argon2Params returns the configured argon2id parameters of new hashes

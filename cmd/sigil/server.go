@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/instrumented"
 	"github.com/sigilauth/sigil/web"
@@ -85,10 +86,20 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	oauthDeps, err := newOAuthService(ctx, cfg, store, ring, logger, obs)
+	oauthDeps, svc, err := newOAuthService(ctx, cfg, store, ring, logger, obs)
 	if err != nil {
 		return nil, err
 	}
+	// The admin API (and the console) act through the same rotator, so a
+	// revocation leaves this replica's JWKS before the answer is sent.
+	oauthDeps.Admin = &adminService{
+		admin: oauth.NewAdmin(store, timedHasher{next: oauth.Argon2id(argon2Params(cfg)), h: obs.hash},
+			oauth.AdminConfig{Replica: replicaName(), Algorithms: cfg.Keys.Algorithms}),
+		rot: rot, store: store, algorithms: cfg.Keys.Algorithms,
+		prepublish: cfg.Keys.Prepublish, maxAge: cfg.JWKS.MaxAge, now: time.Now,
+	}
+	oauthDeps.AdminTokens = adminTokens{svc: svc}
+	oauthDeps.Consumers = newConsumerRecorder(store, cfg.JWKS.ConsumerTTL)
 	trusted, err := web.ParsePrefixes(cfg.Security.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("security.trusted_proxies: %w", err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,18 +15,20 @@ import (
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth"
-	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
+	"github.com/sigilauth/sigil/web"
 )
 
 func newUsersCmd(a *app) *cobra.Command {
-	cmd := groupCmd("users", "Manage users (works on storage directly)")
+	cmd := groupCmd("users", "Manage users (on storage directly, or on a running server with --server)")
+	addServerFlag(a, cmd)
 	cmd.AddCommand(
 		newUsersAddCmd(a),
 		newUsersListCmd(a),
 		newUsersDisableCmd(a, true),
 		newUsersDisableCmd(a, false),
 		newUsersSetPasswordCmd(a),
+		newUsersSetAdminCmd(a),
 		newUsersImportCmd(a),
 		newUsersConsentsCmd(a),
 	)
@@ -33,52 +37,50 @@ func newUsersCmd(a *app) *cobra.Command {
 
 func newUsersAddCmd(a *app) *cobra.Command {
 	var (
-		passwordStdin bool
-		email, name   string
+		passwordStdin, admin bool
+		email, name          string
 	)
 	cmd := &cobra.Command{
-		Use:   "add NAME --password-stdin [--email E] [--name N]",
+		Use:   "add NAME --password-stdin [--email E] [--name N] [--admin]",
 		Short: "Create a user",
 		Long: `Create a user with a random id. The password is read from the first line of
 stdin (--password-stdin) or, on a terminal, prompted for twice; it is stored
-as an argon2id hash.`,
+as an argon2id hash. --admin lets the user into the console and the admin
+API.`,
 		Example: `  printf '%s\n' "$PASSWORD" | sigil users add alice --password-stdin --email alice@example.com`,
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			username := args[0]
-			id, err := oauth.NewUserID()
-			if err != nil {
-				return failure(err)
-			}
-			now := a.now()
-			u := storage.User{
-				ID:                id,
-				Username:          username,
-				Email:             email,
-				Name:              name,
-				PasswordChangedAt: now,
-				CreatedAt:         now,
-				UpdatedAt:         now,
-			}
-			if err := oauth.ValidateUser(u); err != nil {
-				return usageError(err)
+			// The record rules, checked before any password is read.
+			for _, err := range []error{oauth.ValidateUsername(username), oauth.ValidateEmail(email), oauth.ValidateDisplayName(name)} {
+				if err != nil {
+					return usageError(err)
+				}
 			}
 			pw, err := a.readNewPassword(passwordStdin)
 			if err != nil {
 				return err
 			}
+			in := oauth.NewUser{Username: username, Password: pw, Email: email, Name: name, Admin: admin}
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var u web.APIUser
+				if err := c.do(cmd.Context(), http.MethodPost, "/users", web.APINewUser{Username: in.Username,
+					Password: in.Password, Email: in.Email, Name: in.Name, Admin: in.Admin}, &u); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, u.ID)
+				return failure(err)
+			}
 			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
-				var err error
-				if u.PasswordHash, err = password.Hash(pw, argon2Params(cfg)); err != nil {
-					return failure(fmt.Errorf("hash password: %w", err))
+				u, err := localAdmin(cfg, s, a.now).AddUser(cmd.Context(), operator(), in)
+				if err != nil {
+					return adminFailure(err)
 				}
-				if err := s.CreateUser(cmd.Context(), u); err != nil {
-					if errors.Is(err, storage.ErrDuplicate) {
-						return usagef("user %q already exists", username)
-					}
-					return storeError(fmt.Errorf("create user %q: %w", username, err))
-				}
-				_, err = fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, id)
+				_, err = fmt.Fprintf(a.stdout, "user %q created with id %s\n", username, u.ID)
 				return failure(err)
 			})
 		},
@@ -86,25 +88,77 @@ as an argon2id hash.`,
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
 	cmd.Flags().StringVar(&email, "email", "", "email address")
 	cmd.Flags().StringVar(&name, "name", "", "full display name")
+	cmd.Flags().BoolVar(&admin, "admin", false, "an administrator: may use the console and the admin API")
 	return cmd
 }
 
 func newUsersListCmd(a *app) *cobra.Command {
-	return newListCmd(a, "List users (never their password hashes)", "users",
-		storage.Store.ListUsers, usersView, writeUsersTable)
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List users (never their password hashes)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var users []web.APIUser
+				if err := c.do(cmd.Context(), http.MethodGet, "/users", nil, &users); err != nil {
+					return err
+				}
+				if asJSON {
+					return failure(writeJSON(a, users))
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tNAME\tADMIN\tDISABLED\tCREATED")
+				for _, u := range users {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Username, dashIfEmpty(u.Email), dashIfEmpty(u.Name), u.Admin, u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
+				}
+				return failure(tw.Flush())
+			}
+			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+				users, err := localAdmin(cfg, s, a.now).Users(cmd.Context())
+				if err != nil {
+					return failure(fmt.Errorf("list users: %w", err))
+				}
+				if asJSON {
+					return failure(writeJSON(a, usersView(users)))
+				}
+				return failure(writeUsersTable(a, users))
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
 }
 
 // newListCmd builds a `list [--json]` verb over the records list reads: a
 // table by default, the JSON array of view with --json. what names the
-// records in errors.
-func newListCmd[T, V any](a *app, short, what string, list func(storage.Store, context.Context) ([]T, error),
-	view func([]T) []V, table func(*app, []T) error) *cobra.Command {
+// records in errors. With --server it prints remote's answer.
+func newListCmd[T, V, R any](a *app, short, what string, list func(storage.Store, context.Context) ([]T, error),
+	view func([]T) []V, table func(*app, []T) error, remotePath string, remoteTable func(*app, []R) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: short,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var records []R
+				if err := c.do(cmd.Context(), http.MethodGet, remotePath, nil, &records); err != nil {
+					return err
+				}
+				if asJSON {
+					return failure(writeJSON(a, records))
+				}
+				return failure(remoteTable(a, records))
+			}
 			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
 				records, err := list(s, cmd.Context())
 				if err != nil {
@@ -126,33 +180,43 @@ func newUsersDisableCmd(a *app, disable bool) *cobra.Command {
 	if !disable {
 		verb, short = "enable", "Enable a disabled user"
 	}
-	return &cobra.Command{
+	var reason string
+	cmd := &cobra.Command{
 		Use:   verb + " NAME",
 		Short: short,
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			username := args[0]
-			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
-				u, err := userByName(cmd.Context(), s, username)
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
 				if err != nil {
 					return err
 				}
-				if err := s.SetUserDisabled(cmd.Context(), u.ID, disable, a.now()); err != nil {
-					return storeError(fmt.Errorf("%s user %q: %w", verb, username, err))
-				}
+				var body any
 				if disable {
-					// Disabling ends the user's sessions and refresh
-					// families for good: enabling later does not bring
-					// them back.
-					if _, _, err := oauth.EndUserSessions(cmd.Context(), s, u.ID, a.now(), oauth.RevokeUserDisabled); err != nil {
-						return storeError(fmt.Errorf("end the sessions of user %q: %w", username, err))
-					}
+					body = map[string]string{"reason": reason}
+				}
+				if err := c.do(cmd.Context(), http.MethodPost, adminPath("/users/%s/"+verb, username), body, nil); err != nil {
+					return err
 				}
 				_, err = fmt.Fprintf(a.stdout, "user %q %sd\n", username, verb)
+				return failure(err)
+			}
+			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+				// Disabling ends the user's sessions and refresh families
+				// for good: enabling later does not bring them back.
+				if err := localAdmin(cfg, s, a.now).SetUserDisabled(cmd.Context(), operator(), username, disable, reason); err != nil {
+					return adminFailure(err)
+				}
+				_, err := fmt.Fprintf(a.stdout, "user %q %sd\n", username, verb)
 				return failure(err)
 			})
 		},
 	}
+	if disable {
+		cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
+	}
+	return cmd
 }
 
 func newUsersSetPasswordCmd(a *app) *cobra.Command {
@@ -167,20 +231,20 @@ func newUsersSetPasswordCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
-				hash, err := password.Hash(pw, argon2Params(cfg))
-				if err != nil {
-					return failure(fmt.Errorf("hash password: %w", err))
-				}
-				u, err := userByName(cmd.Context(), s, username)
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
 				if err != nil {
 					return err
 				}
-				if err := s.SetUserPassword(cmd.Context(), u.ID, hash, a.now()); err != nil {
-					return storeError(fmt.Errorf("set password of user %q: %w", username, err))
+				if err := c.do(cmd.Context(), http.MethodPost, adminPath("/users/%s/password", username), map[string]string{"password": pw}, nil); err != nil {
+					return err
 				}
-				if _, _, err := oauth.EndUserSessions(cmd.Context(), s, u.ID, a.now(), oauth.RevokePasswordChanged); err != nil {
-					return storeError(fmt.Errorf("end the sessions of user %q: %w", username, err))
+				_, err = fmt.Fprintf(a.stdout, "password of user %q changed\n", username)
+				return failure(err)
+			}
+			return a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+				if err := localAdmin(cfg, s, a.now).SetUserPassword(cmd.Context(), operator(), username, pw); err != nil {
+					return adminFailure(err)
 				}
 				_, err = fmt.Fprintf(a.stdout, "password of user %q changed\n", username)
 				return failure(err)
@@ -189,6 +253,39 @@ func newUsersSetPasswordCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
 	return cmd
+}
+
+func newUsersSetAdminCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set-admin NAME true|false",
+		Short: "Grant or take away the admin flag (console and admin API)",
+		Args:  exactArgs("NAME", "true|false"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			username := args[0]
+			admin, err := strconv.ParseBool(args[1])
+			if err != nil {
+				return usagef("set-admin wants true or false, got %q", args[1])
+			}
+			if a.remote() {
+				c, err := a.adminClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := c.do(cmd.Context(), http.MethodPost, adminPath("/users/%s/admin", username), map[string]bool{"admin": admin}, nil); err != nil {
+					return err
+				}
+			} else {
+				err := a.withStore(cmd.Context(), func(cfg configs.Config, s storage.Store) error {
+					return adminFailure(localAdmin(cfg, s, a.now).SetUserAdmin(cmd.Context(), operator(), username, admin))
+				})
+				if err != nil {
+					return err
+				}
+			}
+			_, err = fmt.Fprintf(a.stdout, "user %q admin: %t\n", username, admin)
+			return failure(err)
+		},
+	}
 }
 
 // readNewPassword reads a new password from stdin (fromStdin) or prompts on
@@ -220,6 +317,7 @@ type userView struct {
 	EmailVerified     bool      `json:"email_verified"`
 	Name              string    `json:"name,omitempty"`
 	Disabled          bool      `json:"disabled"`
+	Admin             bool      `json:"admin"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
@@ -235,6 +333,7 @@ func usersView(users []storage.User) []userView {
 			EmailVerified:     u.EmailVerified,
 			Name:              u.Name,
 			Disabled:          u.Disabled,
+			Admin:             u.Admin,
 			PasswordChangedAt: u.PasswordChangedAt.UTC(),
 			CreatedAt:         u.CreatedAt.UTC(),
 			UpdatedAt:         u.UpdatedAt.UTC(),
@@ -245,9 +344,9 @@ func usersView(users []storage.User) []userView {
 
 func writeUsersTable(a *app, users []storage.User) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tNAME\tDISABLED\tCREATED")
+	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tNAME\tADMIN\tDISABLED\tCREATED")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, dashIfEmpty(u.Email), dashIfEmpty(u.Name), u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Username, dashIfEmpty(u.Email), dashIfEmpty(u.Name), u.Admin, u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -278,6 +377,9 @@ forgotten, so its next authorization request shows the consent page again
 (tokens already issued are not revoked).`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.notRemote("users consents"); err != nil {
+				return err
+			}
 			username := args[0]
 			return a.withStore(cmd.Context(), func(_ configs.Config, s storage.Store) error {
 				u, err := userByName(cmd.Context(), s, username)

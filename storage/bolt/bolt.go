@@ -52,13 +52,15 @@ var (
 	bucketSessions      = []byte("sessions")
 	bucketAuthCodes     = []byte("auth_codes")
 	bucketConsents      = []byte("consents")
+	bucketAudit         = []byte("audit")
+	bucketConsumers     = []byte("jwks_consumers")
 
 	// allBuckets are created by Open if missing, so a file written before a
 	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
 		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
-		bucketSessions, bucketAuthCodes, bucketConsents,
+		bucketSessions, bucketAuthCodes, bucketConsents, bucketAudit, bucketConsumers,
 	}
 
 	keySchema     = []byte("schema")
@@ -186,6 +188,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 			{bucketLoginFailures, &stats.LoginFailures},
 			{bucketSessions, &stats.Sessions},
 			{bucketAuthCodes, &stats.AuthCodes},
+			{bucketConsumers, &stats.JWKSConsumers},
 		}
 		for _, tg := range targets {
 			n, err := purgeBucket(tx.Bucket(tg.bucket), now)

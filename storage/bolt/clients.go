@@ -70,3 +70,21 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return b.Delete([]byte(id))
 	})
 }
+
+// SetClientSecret replaces the secret hash of a client in one transaction.
+// ErrNotFound if absent.
+func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byte) error {
+	return s.update(ctx, fmt.Sprintf("set secret of client %q", id), func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketClients)
+		var r clientRecord
+		ok, err := get(b, id, &r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return storage.ErrNotFound
+		}
+		r.SecretHash = secretHash
+		return put(b, id, r)
+	})
+}

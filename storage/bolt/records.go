@@ -28,6 +28,10 @@ type userRecord struct {
 	Disabled          bool      `json:"disabled,omitempty"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
+
+	// Added for the console and admin API; absent from older records,
+	// which decode as non-admins.
+	Admin bool `json:"admin,omitempty"`
 }
 
 func userToRecord(u storage.User) userRecord {
@@ -36,6 +40,7 @@ func userToRecord(u storage.User) userRecord {
 		Name: u.Name, GivenName: u.GivenName, FamilyName: u.FamilyName,
 		PasswordHash: u.PasswordHash, PasswordChangedAt: utc(u.PasswordChangedAt),
 		Disabled: u.Disabled, CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
+		Admin: u.Admin,
 	}
 }
 
@@ -45,6 +50,7 @@ func (r userRecord) user() storage.User {
 		Name: r.Name, GivenName: r.GivenName, FamilyName: r.FamilyName,
 		PasswordHash: r.PasswordHash, PasswordChangedAt: utc(r.PasswordChangedAt),
 		Disabled: r.Disabled, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		Admin: r.Admin,
 	}
 }
 
@@ -185,6 +191,48 @@ func (r keyEventRecord) keyEvent() storage.KeyEvent {
 		ID: r.ID, Time: utc(r.Time), KID: r.KID, Alg: r.Alg, Action: r.Action,
 		From: storage.KeyState(r.From), To: storage.KeyState(r.To), Actor: r.Actor, Reason: r.Reason,
 	}
+}
+
+type auditRecord struct {
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Action  string    `json:"action"`
+	Target  string    `json:"target,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	Replica string    `json:"replica,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+func auditToRecord(e storage.AuditEntry) auditRecord {
+	return auditRecord{ID: e.ID, Time: utc(e.Time), Kind: e.Kind, Action: e.Action, Target: e.Target,
+		Actor: e.Actor, Replica: e.Replica, Reason: e.Reason}
+}
+
+func (r auditRecord) entry() storage.AuditEntry {
+	return storage.AuditEntry{ID: r.ID, Time: utc(r.Time), Kind: r.Kind, Action: r.Action, Target: r.Target,
+		Actor: r.Actor, Replica: r.Replica, Reason: r.Reason}
+}
+
+// consumerRecord is a JWKS consumer; its expires_at makes Purge drop it.
+type consumerRecord struct {
+	ID        string    `json:"id"`
+	Address   string    `json:"address"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastFetch time.Time `json:"last_fetch"`
+	ETag      string    `json:"etag,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func consumerToRecord(c storage.JWKSConsumer) consumerRecord {
+	return consumerRecord{ID: c.ID, Address: c.Address, UserAgent: c.UserAgent, FirstSeen: utc(c.FirstSeen),
+		LastFetch: utc(c.LastFetch), ETag: c.ETag, ExpiresAt: utc(c.ExpiresAt)}
+}
+
+func (r consumerRecord) consumer() storage.JWKSConsumer {
+	return storage.JWKSConsumer{ID: r.ID, Address: r.Address, UserAgent: r.UserAgent, FirstSeen: utc(r.FirstSeen),
+		LastFetch: utc(r.LastFetch), ETag: r.ETag, ExpiresAt: utc(r.ExpiresAt)}
 }
 
 // expiringRecord is the part of every expiring record that Purge reads. A

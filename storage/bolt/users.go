@@ -169,3 +169,12 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, a
 		return nil
 	})
 }
+
+// SetUserAdmin sets Admin and UpdatedAt. ErrNotFound if absent.
+func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error {
+	return s.modifyUser(ctx, "set admin of user", id, func(r *userRecord) error {
+		r.Admin = admin
+		r.UpdatedAt = utc(at)
+		return nil
+	})
+}

@@ -15,6 +15,19 @@ var clientTests = []subtest{
 	{"Delete", testClientDelete},
 	{"Duplicate", testClientDuplicate},
 	{"Copies", testClientCopies},
+	{"SetSecret", testClientSetSecret},
+}
+
+func testClientSetSecret(t *testing.T, s storage.Store) {
+	c := newClient("c1")
+	must(t, "CreateClient", s.CreateClient(ctx(t), c))
+	must(t, "SetClientSecret", s.SetClientSecret(ctx(t), "c1", []byte("new-hash")))
+	got, err := s.GetClient(ctx(t), "c1")
+	must(t, "GetClient", err)
+	want := c
+	want.SecretHash = []byte("new-hash")
+	wantEqual(t, "client after SetClientSecret", want, got)
+	wantErr(t, "SetClientSecret of an absent client", s.SetClientSecret(ctx(t), "nobody", []byte("x")), storage.ErrNotFound)
 }
 
 // newClient returns a confidential client with every field set.

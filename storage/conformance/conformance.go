@@ -69,6 +69,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuthCodes", authCodeTests},
 		{"Consents", consentTests},
 		{"FamilyRevocation", familyRevocationTests},
+		{"Audit", auditTests},
+		{"JWKSConsumers", consumerTests},
 		{"Purge", purgeTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -14,6 +14,7 @@ var userTests = []subtest{
 	{"SetPassword", testUserSetPassword},
 	{"Rehash", testUserRehash},
 	{"SetDisabled", testUserSetDisabled},
+	{"SetAdmin", testUserSetAdmin},
 	{"Duplicate", testUserDuplicate},
 }
 
@@ -31,6 +32,7 @@ func newUser(id, username string) storage.User {
 		PasswordChangedAt: at(-48 * time.Hour),
 		CreatedAt:         at(-72 * time.Hour),
 		UpdatedAt:         at(-24 * time.Hour),
+		Admin:             true,
 	}
 }
 
@@ -206,4 +208,31 @@ func testUserDuplicate(t *testing.T, s storage.Store) {
 	list, err := s.ListUsers(ctx(t))
 	must(t, "ListUsers", err)
 	wantEqual(t, "ListUsers after duplicates", []storage.User{orig}, list)
+}
+
+func testUserSetAdmin(t *testing.T, s storage.Store) {
+	u := newUser("u1", "ada")
+	u.Admin = false
+	must(t, "CreateUser", s.CreateUser(ctx(t), u))
+	tests := []struct {
+		name  string
+		admin bool
+		at    time.Time
+	}{
+		{"Grant", true, at(time.Hour)},
+		{"GrantAgain", true, at(2 * time.Hour)},
+		{"Revoke", false, at(3 * time.Hour)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			must(t, "SetUserAdmin", s.SetUserAdmin(ctx(t), "u1", tc.admin, tc.at))
+			got, err := s.GetUserByUsername(ctx(t), "ada")
+			must(t, "GetUserByUsername", err)
+			want := u
+			want.Admin = tc.admin
+			want.UpdatedAt = tc.at
+			wantEqual(t, "user after SetUserAdmin", want, got)
+		})
+	}
+	wantErr(t, "SetUserAdmin of an absent user", s.SetUserAdmin(ctx(t), "nobody", true, base), storage.ErrNotFound)
 }

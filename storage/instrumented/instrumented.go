@@ -105,13 +105,14 @@ func (s *Store) begin(ctx context.Context, op string, withTimeout bool) (context
 }
 
 // isFailure reports whether err is a storage failure rather than an
-// ordinary answer (not found, duplicate, conflict).
+// ordinary answer (not found, duplicate, conflict, full).
 func isFailure(err error) bool {
 	switch {
 	case err == nil,
 		errors.Is(err, storage.ErrNotFound),
 		errors.Is(err, storage.ErrDuplicate),
-		errors.Is(err, storage.ErrConflict):
+		errors.Is(err, storage.ErrConflict),
+		errors.Is(err, storage.ErrFull):
 		return false
 	}
 	return true

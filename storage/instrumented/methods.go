@@ -355,3 +355,51 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string, at time.T
 	done(err)
 	return v, err
 }
+
+// SetUserAdmin calls the wrapped store's SetUserAdmin under the per-call deadline.
+func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error {
+	ctx, done := s.begin(ctx, "SetUserAdmin", true)
+	err := s.next.SetUserAdmin(ctx, id, admin, at)
+	done(err)
+	return err
+}
+
+// AppendAudit calls the wrapped store's AppendAudit under the per-call deadline.
+func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) error {
+	ctx, done := s.begin(ctx, "AppendAudit", true)
+	err := s.next.AppendAudit(ctx, e)
+	done(err)
+	return err
+}
+
+// ListAudit calls the wrapped store's ListAudit under the per-call deadline.
+func (s *Store) ListAudit(ctx context.Context, kind, beforeID string, limit int) ([]storage.AuditEntry, error) {
+	ctx, done := s.begin(ctx, "ListAudit", true)
+	v, err := s.next.ListAudit(ctx, kind, beforeID, limit)
+	done(err)
+	return v, err
+}
+
+// RecordJWKSConsumer calls the wrapped store's RecordJWKSConsumer under the per-call deadline.
+func (s *Store) RecordJWKSConsumer(ctx context.Context, c storage.JWKSConsumer, limit int) error {
+	ctx, done := s.begin(ctx, "RecordJWKSConsumer", true)
+	err := s.next.RecordJWKSConsumer(ctx, c, limit)
+	done(err)
+	return err
+}
+
+// ListJWKSConsumers calls the wrapped store's ListJWKSConsumers under the per-call deadline.
+func (s *Store) ListJWKSConsumers(ctx context.Context, now time.Time) ([]storage.JWKSConsumer, error) {
+	ctx, done := s.begin(ctx, "ListJWKSConsumers", true)
+	v, err := s.next.ListJWKSConsumers(ctx, now)
+	done(err)
+	return v, err
+}
+
+// SetClientSecret calls the wrapped store's SetClientSecret under the per-call deadline.
+func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byte) error {
+	ctx, done := s.begin(ctx, "SetClientSecret", true)
+	err := s.next.SetClientSecret(ctx, id, secretHash)
+	done(err)
+	return err
+}

@@ -63,3 +63,17 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// SetClientSecret replaces the secret hash of a client in one update.
+// storage.ErrNotFound if absent.
+func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byte) error {
+	res, err := s.clients.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "secret_hash", Value: clone(secretHash)}}}})
+	if err != nil {
+		return s.wrap("set client secret", err)
+	}
+	if res.MatchedCount == 0 {
+		return notFound("client", id)
+	}
+	return nil
+}

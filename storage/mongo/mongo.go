@@ -20,7 +20,7 @@
 // Collections: users, usernames, clients, keyset (one document, _id
 // "keyset"), key_events, refresh_tokens, refresh_families, denylist,
 // login_failures, sessions, auth_codes, consents (_id: length-prefixed user
-// id and client id).
+// id and client id), audit, jwks_consumers.
 //
 // Times are stored as BSON datetimes (millisecond precision) and returned in
 // UTC; zero times are not stored and come back as the zero time.
@@ -59,6 +59,8 @@ const (
 	collSessions  = "sessions"
 	collCodes     = "auth_codes"
 	collConsents  = "consents"
+	collAudit     = "audit"
+	collConsumers = "jwks_consumers"
 )
 
 // defaultServerSelectionTimeout bounds how long Open (and each operation)
@@ -76,6 +78,7 @@ type Store struct {
 	users, usernames, clients, keySet, keyEvents *mongo.Collection
 	refresh, families, denyList, failures        *mongo.Collection
 	sessions, codes, consents                    *mongo.Collection
+	audit, consumers                             *mongo.Collection
 
 	// secret is the password of the connection string, removed from every
 	// error message the driver returns.
@@ -148,6 +151,8 @@ func newStore(client *mongo.Client, database, secret string) *Store {
 		sessions:  db.Collection(collSessions),
 		codes:     db.Collection(collCodes),
 		consents:  db.Collection(collConsents),
+		audit:     db.Collection(collAudit),
+		consumers: db.Collection(collConsumers),
 		secret:    secret,
 	}
 }
@@ -206,6 +211,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.consents, "user_id"},
 		{s.families, "user_id"},
 		{s.families, "session_id"},
+		{s.audit, "kind"},
 	}
 	for _, p := range plain {
 		_, err := p.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -230,7 +236,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		field string
 	}{
 		{s.refresh, "expires_at"}, {s.families, "expires_at"}, {s.denyList, "expires_at"},
-		{s.failures, "expires_at"},
+		{s.failures, "expires_at"}, {s.consumers, "expires_at"},
 		// A session dies at the earlier of its two expiries: each TTL index
 		// deletes it independently.
 		{s.sessions, "expires_at"}, {s.sessions, "idle_expires_at"},

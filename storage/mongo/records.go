@@ -26,6 +26,9 @@ type userDoc struct {
 	Disabled          bool       `bson:"disabled"`
 	CreatedAt         *time.Time `bson:"created_at,omitempty"`
 	UpdatedAt         *time.Time `bson:"updated_at,omitempty"`
+	// Admin is absent from documents older than the console, which decode
+	// as non-admins.
+	Admin bool `bson:"admin,omitempty"`
 }
 
 // usernameDoc maps a username (its _id) to the id of the user holding it.
@@ -196,6 +199,7 @@ func toUserDoc(u storage.User) userDoc {
 		Disabled:          u.Disabled,
 		CreatedAt:         tp(u.CreatedAt),
 		UpdatedAt:         tp(u.UpdatedAt),
+		Admin:             u.Admin,
 	}
 }
 
@@ -213,6 +217,7 @@ func (d userDoc) record() storage.User {
 		Disabled:          d.Disabled,
 		CreatedAt:         ft(d.CreatedAt),
 		UpdatedAt:         ft(d.UpdatedAt),
+		Admin:             d.Admin,
 	}
 }
 
@@ -426,3 +431,46 @@ func (d failuresDoc) record() storage.LoginFailures {
 // e > now holds exactly when e > now truncated to the millisecond, so this
 // agrees with the server-side filter {expires_at: {$gt: now}}.
 func live(expiresAt, now time.Time) bool { return expiresAt.After(now) }
+
+// auditDoc is a document of the audit collection.
+type auditDoc struct {
+	ID      string     `bson:"_id"`
+	Time    *time.Time `bson:"time,omitempty"`
+	Kind    string     `bson:"kind"`
+	Action  string     `bson:"action"`
+	Target  string     `bson:"target,omitempty"`
+	Actor   string     `bson:"actor,omitempty"`
+	Replica string     `bson:"replica,omitempty"`
+	Reason  string     `bson:"reason,omitempty"`
+}
+
+func toAuditDoc(e storage.AuditEntry) auditDoc {
+	return auditDoc{ID: e.ID, Time: tp(e.Time), Kind: e.Kind, Action: e.Action, Target: e.Target,
+		Actor: e.Actor, Replica: e.Replica, Reason: e.Reason}
+}
+
+func (d auditDoc) record() storage.AuditEntry {
+	return storage.AuditEntry{ID: d.ID, Time: ft(d.Time), Kind: d.Kind, Action: d.Action, Target: d.Target,
+		Actor: d.Actor, Replica: d.Replica, Reason: d.Reason}
+}
+
+// consumerDoc is a document of the jwks_consumers collection.
+type consumerDoc struct {
+	ID        string     `bson:"_id"`
+	Address   string     `bson:"address"`
+	UserAgent string     `bson:"user_agent,omitempty"`
+	FirstSeen *time.Time `bson:"first_seen,omitempty"`
+	LastFetch *time.Time `bson:"last_fetch,omitempty"`
+	ETag      string     `bson:"etag,omitempty"`
+	ExpiresAt time.Time  `bson:"expires_at"`
+}
+
+func toConsumerDoc(c storage.JWKSConsumer) consumerDoc {
+	return consumerDoc{ID: c.ID, Address: c.Address, UserAgent: c.UserAgent, FirstSeen: tp(c.FirstSeen),
+		LastFetch: tp(c.LastFetch), ETag: c.ETag, ExpiresAt: c.ExpiresAt.UTC()}
+}
+
+func (d consumerDoc) record() storage.JWKSConsumer {
+	return storage.JWKSConsumer{ID: d.ID, Address: d.Address, UserAgent: d.UserAgent, FirstSeen: ft(d.FirstSeen),
+		LastFetch: ft(d.LastFetch), ETag: d.ETag, ExpiresAt: fv(d.ExpiresAt)}
+}

@@ -179,8 +179,8 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	return nil
 }
 
-// Purge deletes refresh tokens, families, deny-list entries and
-// login-failure counters whose expires_at is at or before now, sessions
+// Purge deletes refresh tokens, families, deny-list entries,
+// login-failure counters and JWKS consumers whose expires_at is at or before now, sessions
 // whose expires_at or idle_expires_at is, and authorization codes whose
 // purge_at is, one DeleteMany per collection. Unexpired records are untouched. On an error
 // the counts of the collections already purged are returned with it.
@@ -195,6 +195,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 		{s.families, &stats.Families},
 		{s.denyList, &stats.DeniedTokens},
 		{s.failures, &stats.LoginFailures},
+		{s.consumers, &stats.JWKSConsumers},
 	} {
 		res, err := p.coll.DeleteMany(ctx, filter)
 		if err != nil {

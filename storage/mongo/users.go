@@ -300,3 +300,11 @@ func (s *Store) RehashUserPassword(ctx context.Context, id, oldHash, newHash str
 	}
 	return conflict("password hash of user", id)
 }
+
+// SetUserAdmin sets Admin and UpdatedAt. storage.ErrNotFound if absent.
+func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error {
+	return s.updateUser(ctx, "set admin", id, bson.D{
+		{Key: "admin", Value: admin},
+		{Key: "updated_at", Value: at.UTC()},
+	})
+}
