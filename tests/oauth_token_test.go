@@ -196,9 +196,13 @@ func TestOAuthRefresh(t *testing.T) {
 		}
 
 		// Absolute lifetime: 4s from the login, however often it rotates.
-		login := time.Now()
+		// The server's login time lies between before and after (a loaded
+		// machine may take a while to hash), so refreshes until before+3s
+		// are within the lifetime and one after after+4.2s is not.
+		before := time.Now()
 		cur := e.login(t, "alice", "a brand new password", "").str("refresh_token")
-		for time.Since(login) < 3*time.Second {
+		after := time.Now()
+		for time.Since(before) < 3*time.Second {
 			r := e.refresh(t, cur)
 			if r.status != 200 {
 				t.Fatalf("refresh within lifetime: %d %s", r.status, r.raw)
@@ -206,7 +210,7 @@ func TestOAuthRefresh(t *testing.T) {
 			cur = r.str("refresh_token")
 			time.Sleep(500 * time.Millisecond)
 		}
-		time.Sleep(time.Until(login.Add(4*time.Second + 200*time.Millisecond)))
+		time.Sleep(time.Until(after.Add(4*time.Second + 200*time.Millisecond)))
 		wantOAuthError(t, e.refresh(t, cur), 400, "invalid_grant")
 	})
 }
