@@ -39,4 +39,15 @@ type Deps struct {
 	// /oauth2/logout and the pages' stylesheet. Nil leaves those routes
 	// unregistered (404).
 	SSO SSOService
+
+	// Admin is the admin service behind the console (declared here for the
+	// console branch; the admin-core branch adds it with AdminTokens).
+	Admin AdminService
+	// Consumers records JWKS fetches; nil records nothing (declared here
+	// for the console branch; the admin-core branch adds it).
+	Consumers ConsumerRecorder
+
+	// Console is the console's sign-in and session lookup. With Admin it
+	// serves /login and /console/; nil leaves them unregistered (404).
+	Console ConsoleAuth
 }
