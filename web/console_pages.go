@@ -192,7 +192,7 @@ func (s *Server) rotateConfirm(r *http.Request, reason string, force bool) (*con
 		OfferForce:  true,
 		Force:       force,
 		Warning:     warn,
-		WarningText: "These consumers have not fetched the JWKS since the next key was published. After the rotation they will reject new tokens until they fetch it again.",
+		WarningText: "After the rotation they will reject new tokens until they fetch the JWKS again.",
 		Cancel:      s.prefix + PathConsole,
 	}, nil
 }
@@ -251,7 +251,7 @@ func (s *Server) revokeConfirm(r *http.Request, kid, reason string) (*confirmPag
 		NeedReason:  true,
 		Reason:      reason,
 		Warning:     warn,
-		WarningText: "These consumers have not fetched the JWKS since the next key was published. If the revoked key is active, they will reject the tokens of its replacement until they fetch the JWKS again.",
+		WarningText: "If the revoked key is active, they will reject the tokens of its replacement until they fetch the JWKS again.",
 		Danger:      true,
 		Cancel:      s.prefix + PathConsole,
 	}, nil

@@ -26,14 +26,16 @@ const (
 
 // timeline is one algorithm's drawing.
 type timeline struct {
-	Alg             string
-	Width, Height   float64
-	Bars            []timelineBar
-	NowX            float64
-	FutureW         float64
-	HasNext         bool
-	NextX           float64
-	NextLabel       string
+	Alg           string
+	Width, Height float64
+	Bars          []timelineBar
+	NowX          float64
+	FutureW       float64
+	HasNext       bool
+	NextX         float64
+	NextLabel     string
+	// NextAnchor is the next-rotation label's text-anchor (kept inside).
+	NextAnchor      string
 	WindowX         float64
 	WindowW         float64
 	NextRotation    time.Time
@@ -182,6 +184,13 @@ func buildTimeline(a AlgorithmKeys, now time.Time, prepublish time.Duration) tim
 		tl.HasNext = true
 		tl.NextX = x(a.NextRotation)
 		tl.NextLabel = "next rotation " + a.NextRotation.UTC().Format("Jan 2 15:04")
+		tl.NextAnchor = "middle"
+		switch {
+		case tl.NextX > tlWidth-110:
+			tl.NextAnchor = "end"
+		case tl.NextX < 110:
+			tl.NextAnchor = "start"
+		}
 		if prepublish > 0 {
 			w0 := x(a.NextRotation.Add(-prepublish))
 			tl.WindowX, tl.WindowW = w0, round1(tl.NextX-w0)
