@@ -67,8 +67,7 @@ type User struct {
 	Disabled          bool
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
-	// Admin grants access to the console and the admin API.
-	Admin bool
+	Admin             bool
 }
 
 // Client is an OAuth 2.0 client registration.
