@@ -116,24 +116,9 @@ func (s *Service) Login(ctx context.Context, p AuthorizeParams, in LoginInput) (
 		return nil, err
 	}
 	now := s.now()
-	if in.SessionCookie != "" {
-		if _, err := s.store.DeleteSession(ctx, sessionHash(in.SessionCookie), now); err != nil && !isNotFound(err) {
-			return nil, storeErr("delete session", err)
-		}
-	}
-	cookie := randomID(32)
-	rec := storage.Session{
-		IDHash:        sessionHash(cookie),
-		UserID:        user.ID,
-		AuthTime:      now,
-		AMR:           []string{"pwd"},
-		CreatedAt:     now,
-		LastSeen:      now,
-		ExpiresAt:     now.Add(s.cfg.SessionTTL),
-		IdleExpiresAt: now.Add(s.cfg.SessionIdleTTL),
-	}
-	if err := s.store.CreateSession(ctx, rec); err != nil {
-		return nil, storeErr("create session", err)
+	cookie, rec, err := s.startSession(ctx, user, in.SessionCookie, now)
+	if err != nil {
+		return nil, err
 	}
 	next, err := s.afterAuthentication(ctx, req, &authSession{rec: rec, user: *user}, now)
 	if err != nil {
@@ -282,6 +267,33 @@ func (s *Service) issueCode(ctx context.Context, req *authRequest, sess *authSes
 	v.Set("iss", s.cfg.Issuer)
 	r.Response = &AuthorizationResponse{RedirectURI: req.redirectURI, ResponseMode: req.mode, Params: v}
 	return r, nil
+}
+
+// startSession starts a new SSO session for user after a password login at
+// now, deleting the session of oldCookie first ("" for none), so a session
+// fixed before the login is not kept. It returns the new cookie value and
+// the stored record; failures are storage *Error values.
+func (s *Service) startSession(ctx context.Context, user *storage.User, oldCookie string, now time.Time) (string, storage.Session, error) {
+	if oldCookie != "" {
+		if _, err := s.store.DeleteSession(ctx, sessionHash(oldCookie), now); err != nil && !isNotFound(err) {
+			return "", storage.Session{}, storeErr("delete session", err)
+		}
+	}
+	cookie := randomID(32)
+	rec := storage.Session{
+		IDHash:        sessionHash(cookie),
+		UserID:        user.ID,
+		AuthTime:      now,
+		AMR:           []string{"pwd"},
+		CreatedAt:     now,
+		LastSeen:      now,
+		ExpiresAt:     now.Add(s.cfg.SessionTTL),
+		IdleExpiresAt: now.Add(s.cfg.SessionIdleTTL),
+	}
+	if err := s.store.CreateSession(ctx, rec); err != nil {
+		return "", storage.Session{}, storeErr("create session", err)
+	}
+	return cookie, rec, nil
 }
 
 // currentSession returns the live session of the cookie, touched, or nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/sigilauth/sigil/oauth"
 )
 
 // AdminService is what the admin API (/admin/api/v1/) and the console
@@ -240,22 +242,15 @@ type ConsoleAuth interface {
 	SignIn(ctx context.Context, in SignInInput) (cookie string, expires time.Time, err error)
 }
 
-// SessionUser is the user of a live SSO session.
-type SessionUser struct {
-	UserID   string
-	Username string
-	Admin    bool
-	AuthTime time.Time
-}
+// SessionUser is the user of a live SSO session (UserID, Username, Admin,
+// AuthTime). It is oauth's type, so that *oauth.Service implements
+// ConsoleAuth (oauth cannot import web).
+type SessionUser = oauth.SessionUser
 
-// SignInInput is a submitted console sign-in form.
-type SignInInput struct {
-	Username, Password string
-	RemoteAddr         netip.Addr
-	// SessionCookie is the session the browser presented ("" if none); it
-	// is replaced.
-	SessionCookie string
-}
+// SignInInput is a submitted console sign-in form (Username, Password,
+// RemoteAddr, and SessionCookie: the session the browser presented, "" if
+// none, which is replaced). It is oauth's type, like SessionUser.
+type SignInInput = oauth.SignInInput
 
 // AdminTokenVerifier checks the Bearer token of an admin API request: an
 // access token of this server, verified with oauth/verify, not on the deny

@@ -47,4 +47,8 @@ type Deps struct {
 	AdminTokens AdminTokenVerifier
 	// Consumers, when set, counts JWKS fetches by consumer.
 	Consumers ConsumerRecorder
+
+	// Console is the console's sign-in and session lookup. With Admin it
+	// serves /login and /console/; nil leaves them unregistered (404).
+	Console ConsoleAuth
 }

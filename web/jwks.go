@@ -21,14 +21,21 @@ func jwksCacheControl(maxAge time.Duration) string {
 }
 
 // handleJWKS serves the precomputed JWKS bytes with a strong ETag; a
-// matching If-None-Match gets 304. It allocates nothing per request beyond
-// what net/http does.
+// matching If-None-Match gets 304. With Deps.Consumers set, every answer
+// (not a 503) is recorded as a fetch of its consumer (client address and
+// User-Agent). It allocates nothing per request beyond what net/http and the
+// recorder do.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	body, etag, err := s.keys.JWKS()
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "signing keys not loaded yet")
 		return
+	}
+	if rec := s.deps.Consumers; rec != nil {
+		// Counted before answering, 200 and 304 alike: a 304 also says the
+		// consumer holds the current key set. RecordFetch returns at once.
+		rec.RecordFetch(s.clientAddr(r), r.Header.Get("User-Agent"), etag, time.Now())
 	}
 	h := w.Header()
 	h["Cache-Control"] = []string{s.jwksCC}

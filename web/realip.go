@@ -11,7 +11,13 @@ import (
 // the walk meets is logged, once per Server (a proxy writing such entries
 // writes them on every request).
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
-	return clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies, func(entry string) {
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 || len(s.cfg.TrustedProxies) == 0 {
+		// Nothing to walk: skip building the reporting closure, which would
+		// cost the JWKS path an allocation per request.
+		return clientIP(r.RemoteAddr, nil, nil, nil)
+	}
+	return clientIP(r.RemoteAddr, xff, s.cfg.TrustedProxies, func(entry string) {
 		s.badXFF.Do(func() {
 			s.log.Warn("unparseable X-Forwarded-For entry skipped; further ones are not logged",
 				"entry", truncate(entry, 64), "remote", r.RemoteAddr)
@@ -60,6 +66,13 @@ func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix, onBad fun
 // 192.0.2.1:4711, 2001:db8::1, [2001:db8::1] or [2001:db8::1]:4711.
 // IPv4-mapped addresses come back as IPv4.
 func parseHop(s string) (netip.Addr, bool) {
+	// A connection's RemoteAddr is always host:port: try that first, as a
+	// failed parse allocates its error.
+	if i := strings.LastIndexByte(s, ':'); i > 0 && (s[0] == '[' || strings.IndexByte(s[:i], ':') < 0) {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap(), true
+		}
+	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		if ap, perr := netip.ParseAddrPort(s); perr == nil {

@@ -64,6 +64,8 @@ type Server struct {
 	prefix   string // the issuer's path, for form actions
 	secure   bool   // https issuer: __Host- cookies with Secure
 	styleURL string // versioned stylesheet path
+
+	console *consoleUI // the console's pages and clock (nil when not served)
 }
 
 // New builds the router and parses the page templates; a broken template
@@ -112,6 +114,9 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s.registerOAuthRoutes(r)
 	s.registerSSORoutes(r)
 	s.registerAdminAPIRoutes(r)
+	if err := s.registerConsoleRoutes(r); err != nil {
+		return nil, err
+	}
 	if cfg.MetricsHandler != nil {
 		root.Handle("/metrics", cfg.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
 	}

@@ -100,6 +100,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	}
 	oauthDeps.AdminTokens = adminTokens{svc: svc}
 	oauthDeps.Consumers = newConsumerRecorder(store, cfg.JWKS.ConsumerTTL)
+	oauthDeps.Console = svc
 	trusted, err := web.ParsePrefixes(cfg.Security.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("security.trusted_proxies: %w", err)
