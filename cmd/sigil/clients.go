@@ -31,6 +31,7 @@ func newClientsCmd(a *app) *cobra.Command {
 func newClientsAddCmd(a *app) *cobra.Command {
 	var (
 		secretStdin, public, firstParty bool
+		introspectAny                   bool
 		grants, scopes                  []string
 		audiences                       []string
 		redirectURIs, postLogoutURIs    []string
@@ -78,9 +79,13 @@ consent pages.`,
 				PostLogoutRedirectURIs: dedupe(splitCommas(postLogoutURIs)),
 				BackchannelLogoutURI:   strings.TrimSpace(backchannel),
 				FirstParty:             firstParty,
+				IntrospectAny:          introspectAny,
 			}
 			if secretStdin && public {
 				return usagef("--secret-stdin and --public are mutually exclusive")
+			}
+			if introspectAny && a.remote() {
+				return usagef("--introspect-any is not available with --server: register such a client with the CLI on the store")
 			}
 			if secretStdin && a.remote() {
 				return usagef("--secret-stdin is not available with --server: the server generates the secret")
@@ -142,6 +147,7 @@ consent pages.`,
 	f.StringArrayVar(&postLogoutURIs, "post-logout-redirect-uri", nil, "where logout may return the browser (repeatable)")
 	f.StringVar(&backchannel, "backchannel-logout-uri", "", "URL that receives back-channel logout tokens")
 	f.BoolVar(&firstParty, "first-party", false, "a first-party app: no consent page")
+	f.BoolVar(&introspectAny, "introspect-any", false, "may introspect any token (without it, a client introspects only tokens issued to it or for its audience)")
 	return cmd
 }
 
@@ -283,6 +289,7 @@ type clientView struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	FirstParty             bool     `json:"first_party"`
+	IntrospectAny          bool     `json:"introspect_any"`
 }
 
 func clientsView(clients []storage.Client) []clientView {
@@ -302,6 +309,7 @@ func clientsView(clients []storage.Client) []clientView {
 			PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 			BackchannelLogoutURI:   c.BackchannelLogoutURI,
 			FirstParty:             c.FirstParty,
+			IntrospectAny:          c.IntrospectAny,
 		})
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -724,5 +725,29 @@ func TestRootListsEveryCommand(t *testing.T) {
 	want := []string{"clients", "config", "keys", "serve", "users", "verify", "version"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("root commands %v, want %v", got, want)
+	}
+}
+
+// TestClientsAddSSOAndIntrospectFlags: the browser-flow and introspection
+// flags of clients add reach the stored record, as clients list shows it.
+func TestClientsAddSSOAndIntrospectFlags(t *testing.T) {
+	e := newEnv(t, "bolt")
+	e.mustRun("", "clients", "add", "notes", "--name", "Acme Notes", "--grants", "authorization_code,refresh_token",
+		"--scopes", "openid,profile", "--redirect-uri", "https://notes.example.com/cb,http://127.0.0.1:8765/cb",
+		"--post-logout-redirect-uri", "https://notes.example.com/", "--backchannel-logout-uri", "https://notes.example.com/bc",
+		"--first-party")
+	e.mustRun("", "clients", "add", "gateway", "--grants", "client_credentials", "--scopes", "api", "--introspect-any")
+	got := map[string]clientView{}
+	for _, c := range e.clientsJSON() {
+		got[c.ID] = c
+	}
+	n, g := got["notes"], got["gateway"]
+	if !slices.Equal(n.RedirectURIs, []string{"https://notes.example.com/cb", "http://127.0.0.1:8765/cb"}) ||
+		!slices.Equal(n.PostLogoutRedirectURIs, []string{"https://notes.example.com/"}) ||
+		n.BackchannelLogoutURI != "https://notes.example.com/bc" || !n.FirstParty || n.IntrospectAny {
+		t.Fatalf("notes listed as %+v", n)
+	}
+	if !g.IntrospectAny || g.FirstParty || len(g.RedirectURIs) != 0 {
+		t.Fatalf("gateway listed as %+v", g)
 	}
 }
