@@ -331,20 +331,7 @@ func (s *Server) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusInternalServerError, oauth.CodeServerError, msgInternal, 0)
 		return
 	}
-	status, msg := e.Status, msgBadCredentials
-	switch {
-	case e.Reason == oauth.ReasonBadCredentials:
-	case e.Reason == oauth.ReasonRateLimited:
-		msg = msgRateLimited
-	case e.Reason == oauth.ReasonBusy || e.Reason == oauth.ReasonUnavailable:
-		msg = msgBusy
-	case e.Status >= 500:
-		s.log.Error("console sign-in failed", "err", e)
-		msg = msgLoginFailed
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
-	}
+	status, msg := s.loginFailure(w, e, "console sign-in failed")
 	s.renderConsoleLogin(w, r, status, form, username, msg)
 }
 

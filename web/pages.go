@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sigilauth/sigil/oauth"
 )
 
 //go:embed templates/*.html
@@ -306,4 +308,27 @@ func (s *Server) checkCSRF(r *http.Request, form url.Values) bool {
 func isHTTPS(issuer string) bool {
 	u, err := url.Parse(issuer)
 	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+// loginFailure maps a failed sign-in to the status and the one message the
+// login page shows (the same for every credential failure), sets
+// Retry-After when the service asked for it, and logs unexpected server
+// failures under logMsg. Both login forms (single sign-on and the console)
+// use it.
+func (s *Server) loginFailure(w http.ResponseWriter, e *oauth.Error, logMsg string) (int, string) {
+	msg := msgBadCredentials
+	switch {
+	case e.Reason == oauth.ReasonBadCredentials:
+	case e.Reason == oauth.ReasonRateLimited:
+		msg = msgRateLimited
+	case e.Reason == oauth.ReasonBusy || e.Reason == oauth.ReasonUnavailable:
+		msg = msgBusy
+	case e.Status >= 500:
+		s.log.Error(logMsg, "err", e)
+		msg = msgLoginFailed
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
+	}
+	return e.Status, msg
 }

@@ -176,20 +176,7 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request, params oaut
 		s.authorizeOutcome(w, r, nil, err)
 		return
 	}
-	status, msg := e.Status, msgBadCredentials
-	switch {
-	case e.Reason == oauth.ReasonBadCredentials:
-	case e.Reason == oauth.ReasonRateLimited:
-		msg = msgRateLimited
-	case e.Reason == oauth.ReasonBusy || e.Reason == oauth.ReasonUnavailable:
-		msg = msgBusy
-	case e.Status >= 500:
-		s.log.Error("login failed", "err", e)
-		msg = msgLoginFailed
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
-	}
+	status, msg := s.loginFailure(w, e, "login failed")
 	// The page needs the client's name and the request's parameters; ask
 	// for them without the session, so this read can only say "log in".
 	again, aerr := s.deps.SSO.Authorize(r.Context(), params, "", oauth.AuthorizeOptions{})
