@@ -39,7 +39,9 @@ func FuzzLoad(f *testing.F) {
 	}
 	known := AllKeys()
 	f.Fuzz(func(t *testing.T, doc, pw string) {
-		if len(pw) < 8 || strings.ContainsFunc(pw, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' }) {
+		if len(pw) < 8 || strings.ContainsFunc(pw, func(r rune) bool {
+			return r > unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-'
+		}) {
 			pw = "s3cr3t-Passw0rd"
 		}
 		watch := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("load took over 3s on %q", doc)) })
