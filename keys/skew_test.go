@@ -64,7 +64,7 @@ func TestRotationClockSkew(t *testing.T) {
 	var activations []time.Time
 	removed := 0
 	var prev storage.KeySet
-	for now, i := t0, 0; now.Before(t0.Add(6*time.Hour)); now, i = now.Add(step), i+1 {
+	for now, i := t0, 0; now.Before(t0.Add(6 * time.Hour)); now, i = now.Add(step), i+1 {
 		order := reps
 		if i%2 == 1 {
 			order = []replica{reps[1], reps[0]}
