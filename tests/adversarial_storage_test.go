@@ -207,4 +207,3 @@ func TestAdversarialStorageFaults(t *testing.T) {
 		}
 	})
 }
-
