@@ -610,3 +610,36 @@ func TestAdversarialHTTP(t *testing.T) {
 		}
 	})
 }
+
+// TestAdversarialForeignIssuer: a replica configured with another issuer on
+// the same MongoDB signs with the same keys, so its tokens carry a valid
+// signature and the wrong iss; the real server refuses them everywhere.
+func TestAdversarialForeignIssuer(t *testing.T) {
+	// MongoDB only: a second server on the same key set.
+	e := newOAuthEnv(t, Mongo, nil)
+	e.start()
+	addr := "127.0.0.1:" + freePort(t)
+	e.ExtraEnv = append(e.ExtraEnv, "SIGIL_ISSUER=http://"+addr)
+	other := e.StartOn(addr)
+	e.ExtraEnv = nil
+	r := call(t, "POST", other.URL+"/oauth2/token", "application/x-www-form-urlencoded", pwForm("alice", alicePW).Encode(),
+		map[string]string{"Authorization": "Basic " + basicCreds(webID, webSecret)})
+	if r.status != 200 {
+		t.Fatalf("login at the other issuer: %d %s", r.status, r.raw)
+	}
+	access := r.str("access_token")
+	hdr, payload, _ := jwtParts(t, access)
+	var c map[string]any
+	_ = json.Unmarshal(payload, &c)
+	if c["iss"] != "http://"+addr {
+		t.Fatalf("other issuer's token has iss %v", c["iss"])
+	}
+	if _, claims := e.verifyJWT(t, access); claims["iss"] == e.Issuer {
+		t.Fatal("same issuer")
+	} else if hdr["kid"] == nil {
+		t.Fatal("no kid")
+	}
+	if ui, in, sj := e.acceptance(t, access); ui || in || sj {
+		t.Fatalf("token of another issuer accepted: userinfo %v introspect %v simplejwt %v", ui, in, sj)
+	}
+}
