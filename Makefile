@@ -12,6 +12,9 @@
 #   make vet        go vet, root module and tests/ferretdb
 #   make lint       staticcheck (pinned; fetched through the module proxy)
 #   make fmt-check  fail if a Go file is not gofmt-formatted
+#   make fuzz       run every Go fuzz target for FUZZTIME (30s) each; the
+#                   seeds under testdata/fuzz run in make test as ordinary
+#                   tests. A failing input is written to testdata/fuzz.
 #   make bench-verify  oauth/verify benchmarks: ns/op, allocs/op and ratio to
 #                   the raw signature check measured in the same run
 
@@ -25,7 +28,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify
+.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify fuzz
 
 test:
 	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -65,6 +68,21 @@ fmt-check:
 
 bench-verify:
 	scripts/bench-verify.sh
+
+FUZZTIME ?= 30s
+# Every FuzzXxx target in the module, found in the _test.go files, one
+# after the other (go test -fuzz takes one target per run); fails at the
+# end, naming the targets that failed.
+fuzz:
+	@failed=""; targets=$$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./tests/ferretdb/' | sort); \
+	for f in $$targets; do \
+		pkg=./$$(dirname $${f#./}); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$pkg $$name ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg.$$name"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets failed:$$failed"; exit 1; fi
 
 # ferretdb builds the embedded FerretDB test server.
 ferretdb:
