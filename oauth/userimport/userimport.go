@@ -277,14 +277,21 @@ func parseCSV(data []byte, now time.Time) ([]Row, []RowError, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			if pe.StartLine > 0 {
-				line = pe.StartLine
+			// FieldPos is only defined after a successful Read (it panics
+			// on a record that failed to parse): take the line from the
+			// error.
+			line := pe.StartLine
+			if line <= 0 {
+				line = pe.Line
 			}
 			bad = append(bad, RowError{line, "malformed CSV: " + pe.Err.Error()})
 			continue
+		}
+		line := 0
+		if err == nil {
+			line, _ = cr.FieldPos(0)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("csv: %w", err)
