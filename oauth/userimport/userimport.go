@@ -18,7 +18,6 @@ package userimport
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -30,6 +29,7 @@ import (
 	"unicode"
 
 	"github.com/sigilauth/sigil/oauth"
+	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -405,44 +405,39 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// checkHash accepts the hash formats oauth/password verifies (argon2id PHC,
-// bcrypt, Django pbkdf2_sha256) and Django's unusable passwords ("!..."),
-// which import but never log in. The message names the hasher, never the
-// hash.
+// checkHash accepts exactly the hashes oauth/password verifies (argon2id
+// PHC, bcrypt, Django pbkdf2_sha256, with the cost limits of Verify: it uses
+// the same parser, password.ParseHash) and Django's unusable passwords
+// ("!..."), which import but never log in. The message names the hasher,
+// never the hash.
 func checkHash(h string) string {
-	switch {
-	case h == "":
+	if h == "" {
 		return "empty password hash"
-	case strings.HasPrefix(h, "!"):
+	}
+	_, err := password.ParseHash(h)
+	switch {
+	case err == nil:
 		return ""
-	case strings.HasPrefix(h, "$argon2id$"):
-		if strings.Count(h, "$") != 5 {
-			return "malformed argon2id hash"
-		}
-		return ""
-	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
-		if len(h) != 60 {
-			return "malformed bcrypt hash"
-		}
-		return ""
-	case strings.HasPrefix(h, "pbkdf2_sha256$"):
-		parts := strings.Split(h, "$")
-		if len(parts) != 4 || parts[2] == "" {
-			return "malformed pbkdf2_sha256 hash"
-		}
-		if n, err := strconv.Atoi(parts[1]); err != nil || n < 1 {
-			return "malformed pbkdf2_sha256 hash (iterations)"
-		}
-		if k, err := base64.StdEncoding.DecodeString(parts[3]); err != nil || len(k) < 16 {
-			return "malformed pbkdf2_sha256 hash (key)"
-		}
-		return ""
+	case errors.Is(err, password.ErrMalformed):
+		return "malformed " + hashClass(h) + " hash (parameters out of range or bad encoding)"
 	}
 	algo, _, found := strings.Cut(h, "$")
 	if !found || algo == "" || len(algo) > 32 || strings.ContainsFunc(algo, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }) {
 		return "password hash in an unknown format"
 	}
 	return fmt.Sprintf("unsupported password hasher %q (supported: pbkdf2_sha256, bcrypt, argon2id)", algo)
+}
+
+// hashClass names the format of a hash ParseHash recognised by its prefix.
+func hashClass(h string) string {
+	switch {
+	case strings.HasPrefix(h, "$argon2id$"):
+		return password.ClassArgon2id
+	case strings.HasPrefix(h, "pbkdf2_sha256$"):
+		return password.ClassPBKDF2SHA256
+	default:
+		return password.ClassBcrypt
+	}
 }
 
 // dedupe drops later rows that repeat an earlier username or id.
