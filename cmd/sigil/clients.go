@@ -126,6 +126,11 @@ consent pages.`,
 			c.CreatedAt = a.now()
 
 			return a.withConfiguredStore(cmd.Context(), cfg, func(_ configs.Config, s storage.Store) error {
+				if err := oauth.CheckSubjectFree(cmd.Context(), s, oauth.SubjectClient, c.ID); errors.Is(err, oauth.ErrSubjectTaken) {
+					return usageError(err)
+				} else if err != nil {
+					return storeError(err)
+				}
 				if err := s.CreateClient(cmd.Context(), c); err != nil {
 					if errors.Is(err, storage.ErrDuplicate) {
 						return usagef("client %q already exists", id)

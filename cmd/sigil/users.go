@@ -72,6 +72,11 @@ as an argon2id hash.`,
 				if u.PasswordHash, err = password.Hash(pw, argon2Params(cfg)); err != nil {
 					return failure(fmt.Errorf("hash password: %w", err))
 				}
+				if err := oauth.CheckSubjectFree(cmd.Context(), s, oauth.SubjectUser, u.ID); errors.Is(err, oauth.ErrSubjectTaken) {
+					return usageError(err)
+				} else if err != nil {
+					return storeError(err)
+				}
 				if err := s.CreateUser(cmd.Context(), u); err != nil {
 					if errors.Is(err, storage.ErrDuplicate) {
 						return usagef("user %q already exists", username)

@@ -479,6 +479,8 @@ func mergeSorted(a, b []RowError) []RowError {
 type Store interface {
 	CreateUser(ctx context.Context, u storage.User) error
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	// GetUser and GetClient serve oauth.CheckSubjectFree.
+	oauth.SubjectLookup
 }
 
 // Result counts what Import did.
@@ -488,7 +490,8 @@ type Result struct {
 	// Existing users were already there with the same id (or the input
 	// had no id); they were left untouched.
 	Existing int
-	// Conflicts are rows whose username or id belongs to a different user.
+	// Conflicts are rows whose username or id belongs to a different user,
+	// or whose id is a client's (oauth.CheckSubjectFree).
 	Conflicts []RowError
 }
 
@@ -512,6 +515,12 @@ func Import(ctx context.Context, st Store, rows []Row, progress func(done int)) 
 					fmt.Sprintf("username %q already exists with id %q, not %q", r.User.Username, existing.ID, r.User.ID)})
 			}
 		case errors.Is(err, storage.ErrNotFound):
+			if err := oauth.CheckSubjectFree(ctx, st, oauth.SubjectUser, r.User.ID); errors.Is(err, oauth.ErrSubjectTaken) {
+				res.Conflicts = append(res.Conflicts, RowError{r.Line, fmt.Sprintf("user %q: %v", r.User.Username, err)})
+				break
+			} else if err != nil {
+				return res, fmt.Errorf("create user %q (line %d): %w", r.User.Username, r.Line, err)
+			}
 			err := st.CreateUser(ctx, r.User)
 			switch {
 			case err == nil:

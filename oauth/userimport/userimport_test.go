@@ -278,3 +278,28 @@ func TestParseRefusesHashesVerifyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestImportRefusesClientIDs checks that a user whose id is a client's is
+// not imported (issue 12, defect 5): both would get tokens with the same
+// sub.
+func TestImportRefusesClientIDs(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	if err := st.CreateClient(ctx, storage.Client{ID: "42", Grants: []string{"client_credentials"}, SecretHash: make([]byte, 32), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	rows := []Row{
+		{Line: 2, User: storage.User{ID: "41", Username: "ann", PasswordHash: djangoHash, CreatedAt: now}},
+		{Line: 3, User: storage.User{ID: "42", Username: "bea", PasswordHash: djangoHash, CreatedAt: now}},
+	}
+	res, err := Import(ctx, st, rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != 1 || len(res.Conflicts) != 1 || res.Conflicts[0].Line != 3 || !strings.Contains(res.Conflicts[0].Msg, "client") {
+		t.Fatalf("result %+v, want ann created and line 3 refused as a client's id", res)
+	}
+	if _, err := st.GetUser(ctx, "42"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("user 42 was created (err %v)", err)
+	}
+}
