@@ -1,6 +1,7 @@
 # Sigil build and test entry points. CI runs `make test` (through .ci/run).
 #
-#   make test       go vet, then every test with -race against a MongoDB
+#   make test       go vet, the tests of tests/ferretdb (its own module),
+#                   then every test with -race against a MongoDB
 #                   (MONGODB_URI, else a mongod on PATH, else the embedded
 #                   FerretDB of tests/ferretdb) and a headless Chromium
 #                   (installed from Debian's packages when missing and run
@@ -37,6 +38,7 @@ test:
 # sets them); alone, it runs the tests with whatever the environment says.
 test-go: vet
 	@mkdir -p bin
+	cd tests/ferretdb && $(GO) test -count=1 -timeout 5m ./...
 	$(GO) build -o bin/testreport ./scripts/testreport
 	$(GO) test $(TEST_FLAGS) -json $(PKGS) | tee bin/test-report.json | bin/testreport -fail-on-skip
 

@@ -129,6 +129,9 @@ func (a *Admin) AddUser(ctx context.Context, actor string, in NewUser) (storage.
 	if err := validatePassword(in.Password); err != nil {
 		return storage.User{}, err
 	}
+	if err := a.subjectFree(ctx, SubjectUser, u.ID); err != nil {
+		return storage.User{}, err
+	}
 	if u.PasswordHash, err = a.hasher.Hash(in.Password); err != nil {
 		return storage.User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -270,6 +273,9 @@ func (a *Admin) AddClient(ctx context.Context, actor string, c storage.Client, s
 	c.SecretHash = nil
 	if secret != "" {
 		c.SecretHash = HashClientSecret(secret)
+	}
+	if err := a.subjectFree(ctx, SubjectClient, c.ID); err != nil {
+		return storage.Client{}, "", err
 	}
 	c.CreatedAt = a.cfg.Now()
 	if err := a.store.CreateClient(ctx, c); err != nil {
@@ -421,4 +427,14 @@ func (a *Admin) Audit(ctx context.Context, kind, before string, limit int) (entr
 		next = merged[limit-1].ID
 	}
 	return merged, next, nil
+}
+
+// subjectFree applies CheckSubjectFree for the admin operations: a taken
+// id is AdminConflict, a lookup failure a server error.
+func (a *Admin) subjectFree(ctx context.Context, kind, id string) error {
+	err := CheckSubjectFree(ctx, a.store, kind, id)
+	if errors.Is(err, ErrSubjectTaken) {
+		return adminErr(AdminConflict, "%s", err.Error())
+	}
+	return err
 }

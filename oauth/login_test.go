@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -424,5 +427,133 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if _, err := New(Config{Issuer: "x"}, nil, e.keys, e.hasher); err == nil {
 		t.Fatal("nil store accepted")
+	}
+}
+
+// workHasher records the work of every verification: units per hash class
+// (argon2id memory × passes, PBKDF2 iterations, bcrypt 2^cost).
+type workHasher struct {
+	PasswordHasher
+	current password.Params
+	mu      sync.Mutex
+	work    map[string]uint64
+}
+
+func (h *workHasher) add(info password.Info) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch info.Class {
+	case password.ClassArgon2id:
+		h.work[info.Class] += uint64(info.Params.Memory) * uint64(info.Params.Time)
+	case password.ClassPBKDF2SHA256:
+		h.work[info.Class] += uint64(info.Iterations)
+	case password.ClassBcrypt:
+		h.work[info.Class] += 1 << info.Cost
+	case password.ClassUnusable: // Verify runs DummyVerify
+		h.work[password.ClassArgon2id] += uint64(h.current.Memory) * uint64(h.current.Time)
+	}
+}
+
+func (h *workHasher) Verify(enc, pw string) (bool, bool, error) {
+	if info, err := password.ParseHash(enc); err == nil {
+		h.add(info)
+	}
+	return h.PasswordHasher.Verify(enc, pw)
+}
+
+func (h *workHasher) DummyVerify(pw string) {
+	h.add(password.Info{Class: password.ClassArgon2id, Params: h.current})
+	h.PasswordHasher.DummyVerify(pw)
+}
+
+func (h *workHasher) take() map[string]uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.work
+	h.work = map[string]uint64{}
+	return w
+}
+
+// TestFailedLoginsDoTheSameWork checks that every refused login does the
+// same hashing work, whatever the account (issue 12, defect 2): an unknown
+// name, a locked, disabled or argon2id account, and users imported with
+// Django PBKDF2 or bcrypt hashes of different costs. Before, an unknown
+// name cost one argon2id hash while an imported user cost its PBKDF2
+// iterations, so imported users were enumerable by timing.
+func TestFailedLoginsDoTheSameWork(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// learnByScan: the users exist before the service's first login
+		// (found by the scan); otherwise they are imported after it and
+		// found by the rescan.
+		learnByScan bool
+	}{{"found by the first scan", true}, {"imported later, found by the rescan", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			h := &workHasher{PasswordHasher: Argon2id(testParams), current: testParams, work: map[string]uint64{}}
+			svc, err := New(e.cfg, e.store, e.keys, h, WithClock(e.clock.Now), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bc4, _ := bcrypt.GenerateFromPassword([]byte(userPW), 4)
+			bc6, _ := bcrypt.GenerateFromPassword([]byte(userPW), 6)
+			addUsers := func() {
+				e.addUserHash("100", "django", djangoHash(userPW, 2000))
+				e.addUserHash("101", "django-old", djangoHash(userPW, 1200))
+				e.addUserHash("102", "bcrypt6", string(bc6))
+				e.addUserHash("103", "bcrypt4", string(bc4))
+				e.addUserHash("104", "social", "!unusable")
+				e.addUser("105", "disabled", userPW)
+				_ = e.store.Store.SetUserDisabled(e.ctx, "105", true, e.clock.Now())
+				e.addUser("106", "locked", userPW)
+			}
+			if tc.learnByScan {
+				addUsers()
+			} else {
+				// A first login scans an argon2id-only store; the users
+				// arrive afterwards, and the rescan finds them.
+				if _, err := svc.Token(e.ctx, pwReq("nobody", "x")); err == nil {
+					t.Fatal("unknown user logged in")
+				}
+				addUsers()
+				e.clock.Advance(hashPadRescan)
+			}
+			for range 6 {
+				_, _ = svc.Token(e.ctx, pwReq("locked", "wrong"))
+			}
+			h.take()
+
+			want := map[string]uint64{
+				password.ClassArgon2id:     uint64(testParams.Memory) * uint64(testParams.Time),
+				password.ClassPBKDF2SHA256: 2000,
+				password.ClassBcrypt:       1 << 6,
+			}
+			for _, c := range []struct{ user, pw string }{
+				{"unknown", userPW},
+				{"alice", "wrong"},
+				{"disabled", userPW},
+				{"locked", userPW},
+				{"django", "wrong"},
+				{"django-old", "wrong"},
+				{"bcrypt6", "wrong"},
+				{"bcrypt4", "wrong"},
+				{"social", "wrong"},
+			} {
+				_, err := svc.Token(e.ctx, pwReq(c.user, c.pw))
+				if AsError(err) == nil || AsError(err).Reason != ReasonBadCredentials {
+					t.Fatalf("%s: error %v, want bad credentials", c.user, err)
+				}
+				if got := h.take(); !maps.Equal(got, want) {
+					t.Errorf("%s: work %v, want %v", c.user, got, want)
+				}
+			}
+			// A successful login is not padded.
+			if _, err := svc.Token(e.ctx, pwReq("alice", userPW)); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.take(); len(got) != 1 {
+				t.Errorf("successful argon2id login: work %v, want argon2id only", got)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -104,6 +105,55 @@ func NewUserID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// Kinds of principal whose id becomes a token's sub.
+const (
+	SubjectUser   = "user"
+	SubjectClient = "client"
+)
+
+// ErrSubjectTaken reports that an id is already held by a principal of the
+// other kind (see CheckSubjectFree).
+var ErrSubjectTaken = errors.New("id already names a principal of the other kind")
+
+// SubjectLookup finds users and clients by id; every storage.Store and the
+// token service's Store satisfy it.
+type SubjectLookup interface {
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+}
+
+// CheckSubjectFree is the one rule that keeps sub unambiguous (RFC 9068
+// §5): a user's tokens carry sub = user id, a client_credentials token
+// carries sub = client id, so no user id may equal a client id. kind is
+// SubjectUser or SubjectClient, the kind about to be created with id; the
+// function looks id up among the other kind and returns nil when it is
+// free, an error wrapping ErrSubjectTaken (fit for the operator) when it is
+// taken, or the storage error. The CLI (users add, clients add), the user
+// import and the admin API call it before creating a record. Users and
+// clients live in separate collections, so a concurrent creation of the
+// other kind with the same id is not excluded.
+func CheckSubjectFree(ctx context.Context, st SubjectLookup, kind, id string) error {
+	var err error
+	other := SubjectClient
+	switch kind {
+	case SubjectUser:
+		_, err = st.GetClient(ctx, id)
+	case SubjectClient:
+		other = SubjectUser
+		_, err = st.GetUser(ctx, id)
+	default:
+		return fmt.Errorf("unknown principal kind %q", kind)
+	}
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %q is the id of a %s; a user and a client may not share an id, their tokens' sub would be the same", ErrSubjectTaken, truncate(id), other)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	default:
+		return fmt.Errorf("look up %s %q: %w", other, truncate(id), err)
+	}
 }
 
 // ValidateClientID accepts 1 to 255 printable ASCII characters other than

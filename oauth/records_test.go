@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,3 +82,52 @@ func TestNewUserIDIsUUIDv4(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// errLookup fails every lookup.
+type errLookup struct{}
+
+func (errLookup) GetUser(context.Context, string) (storage.User, error) {
+	return storage.User{}, errors.New("storage down")
+}
+func (errLookup) GetClient(context.Context, string) (storage.Client, error) {
+	return storage.Client{}, errors.New("storage down")
+}
+
+// TestCheckSubjectFree checks the rule that no user id equals a client id
+// (issue 12, defect 5): the env has client "web" and user "42".
+func TestCheckSubjectFree(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		name, kind, id string
+		st             SubjectLookup
+		want           error // nil, ErrSubjectTaken, or errAny
+	}{
+		{name: "user named like a client", kind: SubjectUser, id: confID, want: ErrSubjectTaken},
+		{name: "client named like a user", kind: SubjectClient, id: "42", want: ErrSubjectTaken},
+		{name: "free user id", kind: SubjectUser, id: "43"},
+		{name: "free client id", kind: SubjectClient, id: "new-client"},
+		{name: "user id held by a user is the store's duplicate, not this rule", kind: SubjectUser, id: "42"},
+		{name: "client id held by a client likewise", kind: SubjectClient, id: confID},
+		{name: "storage failure", kind: SubjectClient, id: "x", st: errLookup{}, want: errAny},
+		{name: "unknown kind", kind: "robot", id: "x", want: errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st
+			if st == nil {
+				st = e.store
+			}
+			err := CheckSubjectFree(e.ctx, st, tc.kind, tc.id)
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("err = %v, want nil", err)
+			case tc.want == errAny && (err == nil || errors.Is(err, ErrSubjectTaken)):
+				t.Fatalf("err = %v, want an error that is not ErrSubjectTaken", err)
+			case tc.want == ErrSubjectTaken && !errors.Is(err, ErrSubjectTaken):
+				t.Fatalf("err = %v, want ErrSubjectTaken", err)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")

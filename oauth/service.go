@@ -283,6 +283,7 @@ type Service struct {
 	// ID tokens and no expiry check; see parseIDTokenHint.
 	hintVerifier *verify.Verifier
 	hashSlots    chan struct{}
+	pad          hashPad // the work every failed password check does
 	buckets      *ipBuckets
 	// clientBuckets limits failed client authentication per address.
 	clientBuckets *ipBuckets

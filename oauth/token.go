@@ -188,6 +188,7 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	// first: a login refused as busy is not counted, and the attempts
 	// counted but not yet decided stay within PasswordHashConcurrency, so
 	// correct logins in parallel do not lock their own account.
+	s.refreshHashPad(ctx, now)
 	if err := s.acquireHashSlot(ctx); err != nil {
 		return nil, err
 	}
@@ -221,10 +222,12 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 }
 
 // checkPassword is the part of login that holds a hash slot: it counts the
-// attempt, and checks the password when the attempt is admitted (a dummy
-// hash when it is not, or the user is unknown, so every refusal costs the
-// same). locked reports that the attempt was not admitted; ok that the
-// password matched the user's hash.
+// attempt, and checks the password when the attempt is admitted. Every
+// refusal (unknown user, locked or disabled account, wrong password) is
+// padded to the same work: one argon2id verification and one per legacy
+// hash class in the store at its highest cost (see hashPad). locked reports
+// that the attempt was not admitted; ok that the password matched the
+// user's hash.
 func (s *Service) checkPassword(ctx context.Context, username, pw string, now time.Time) (u storage.User, locked, ok, rehash bool, err error) {
 	_, admitted, err := s.store.RecordLoginAttempt(ctx, lockoutKey(username), now, s.cfg.Lockout.Window, s.lockFor)
 	if err != nil {
@@ -242,13 +245,18 @@ func (s *Service) checkPassword(ctx context.Context, username, pw string, now ti
 		}
 	}
 	if !found {
-		s.hasher.DummyVerify(pw)
+		s.padFailedCheck(pw, "", s.pad.snapshot())
 		return u, locked, false, false, nil
 	}
+	s.pad.learn(u.PasswordHash)
 	ok, rehash, verr := s.hasher.Verify(u.PasswordHash, pw)
+	own := u.PasswordHash
 	if verr != nil {
 		s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", verr)
-		ok = false
+		ok, own = false, ""
+	}
+	if !ok || u.Disabled {
+		s.padFailedCheck(pw, own, s.pad.snapshot())
 	}
 	return u, locked, ok, rehash, nil
 }

@@ -116,39 +116,96 @@ func encodeArgon2id(p Params, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$%s$%s$%s", argon2.Version, p, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
+// Hash classes reported by ParseHash.
+const (
+	ClassArgon2id     = "argon2id"
+	ClassBcrypt       = "bcrypt"
+	ClassPBKDF2SHA256 = "pbkdf2_sha256"
+	// ClassUnusable is Django's unusable-password marker ("!..."): it
+	// never matches, and Verify spends a DummyVerify on it.
+	ClassUnusable = "unusable"
+)
+
+// Info describes a stored hash: its class and cost parameters, never its
+// salt or key.
+type Info struct {
+	// Class is one of the Class* constants.
+	Class string
+	// Params are the argon2id parameters (ClassArgon2id only).
+	Params Params
+	// Iterations is the PBKDF2 iteration count (ClassPBKDF2SHA256 only).
+	Iterations int
+	// Cost is the bcrypt cost, log2 of the rounds (ClassBcrypt only).
+	Cost int
+}
+
+// parsedHash is a stored hash taken apart by parseHash.
+type parsedHash struct {
+	Info
+	salt, key []byte
+	bcrypt    []byte // the whole bcrypt hash
+}
+
+// ParseHash parses encoded with the parser Verify uses and reports its class
+// and cost. It fails (ErrUnknownFormat, ErrMalformed) exactly when Verify
+// would fail for every password, so an importer can refuse a hash that could
+// never log in: argon2id parameters out of range, a PBKDF2 iteration count
+// over the cap, a bcrypt hash that does not decode. Errors contain no part
+// of the hash.
+func ParseHash(encoded string) (Info, error) {
+	h, err := parseHash(encoded)
+	return h.Info, err
+}
+
+func parseHash(encoded string) (parsedHash, error) {
+	switch {
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		p, salt, key, err := parseArgon2id(encoded)
+		return parsedHash{Info: Info{Class: ClassArgon2id, Params: p}, salt: salt, key: key}, err
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		cost, err := parseBcrypt(encoded)
+		return parsedHash{Info: Info{Class: ClassBcrypt, Cost: cost}, bcrypt: []byte(encoded)}, err
+	case strings.HasPrefix(encoded, "pbkdf2_sha256$"):
+		iter, salt, key, err := parseDjango(encoded)
+		return parsedHash{Info: Info{Class: ClassPBKDF2SHA256, Iterations: iter}, salt: []byte(salt), key: key}, err
+	case strings.HasPrefix(encoded, "!"):
+		return parsedHash{Info: Info{Class: ClassUnusable}}, nil
+	default:
+		return parsedHash{}, ErrUnknownFormat
+	}
+}
+
 // Verify reports whether password matches the stored hash encoded, which may
 // be an argon2id PHC string, a bcrypt hash ($2a$, $2b$, $2y$) or a Django
 // pbkdf2_sha256 hash. needsRehash is true when the password matched but the
 // hash is not argon2id with exactly the current parameters (and key length):
 // the caller should then store Hash(password, current). A Django unusable
 // password (starting with "!") never matches and is not an error; an empty
-// password never matches. An unknown or malformed hash is an error
-// (ErrUnknownFormat, ErrMalformed) that contains neither hash nor password.
-// Comparisons are constant-time.
+// password never matches. An unknown or malformed hash (see ParseHash) is an
+// error (ErrUnknownFormat, ErrMalformed) that contains neither hash nor
+// password. Comparisons are constant-time.
 func Verify(encoded, password string, current Params) (ok, needsRehash bool, err error) {
-	switch {
-	case strings.HasPrefix(encoded, "$argon2id$"):
-		p, salt, want, err := parseArgon2id(encoded)
-		if err != nil {
-			return false, false, err
-		}
+	h, err := parseHash(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	switch h.Class {
+	case ClassArgon2id:
 		if password == "" {
 			return false, false, nil
 		}
-		got := idKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		p := h.Params
+		got := idKey([]byte(password), h.salt, p.Time, p.Memory, p.Threads, uint32(len(h.key)))
+		if subtle.ConstantTimeCompare(got, h.key) != 1 {
 			return false, false, nil
 		}
-		return true, p != current || len(want) != keyLen || len(salt) < saltLen, nil
+		return true, p != current || len(h.key) != keyLen || len(h.salt) < saltLen, nil
 
-	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
-		if _, err := bcrypt.Cost([]byte(encoded)); err != nil {
-			return false, false, fmt.Errorf("%w: bcrypt: %s", ErrMalformed, bcryptReason(err))
-		}
+	case ClassBcrypt:
 		if password == "" {
 			return false, false, nil
 		}
-		switch err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password)); {
+		switch err := bcrypt.CompareHashAndPassword(h.bcrypt, []byte(password)); {
 		case err == nil:
 			return true, true, nil
 		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
@@ -157,32 +214,45 @@ func Verify(encoded, password string, current Params) (ok, needsRehash bool, err
 			return false, false, fmt.Errorf("%w: bcrypt: %s", ErrMalformed, bcryptReason(err))
 		}
 
-	case strings.HasPrefix(encoded, "pbkdf2_sha256$"):
-		iter, salt, want, err := parseDjango(encoded)
-		if err != nil {
-			return false, false, err
-		}
+	case ClassPBKDF2SHA256:
 		if password == "" {
 			return false, false, nil
 		}
-		got, err := pbkdf2.Key(sha256.New, password, []byte(salt), iter, len(want))
+		got, err := pbkdf2.Key(sha256.New, password, h.salt, h.Iterations, len(h.key))
 		if err != nil {
 			return false, false, fmt.Errorf("pbkdf2: %w", err)
 		}
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if subtle.ConstantTimeCompare(got, h.key) != 1 {
 			return false, false, nil
 		}
 		return true, true, nil
 
-	case strings.HasPrefix(encoded, "!"):
+	default: // ClassUnusable
 		// Django's set_unusable_password marker: never matches. Spend the
 		// usual time so the account state does not show in the timing.
 		DummyVerify(password, current)
 		return false, false, nil
-
-	default:
-		return false, false, ErrUnknownFormat
 	}
+}
+
+// bcryptB64 is bcrypt's base64 alphabet, for checking salt and key.
+var bcryptB64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// parseBcrypt checks "$2b$CC$<22 salt chars><31 hash chars>" and returns
+// the cost.
+func parseBcrypt(encoded string) (int, error) {
+	cost, err := bcrypt.Cost([]byte(encoded))
+	if err != nil {
+		return 0, fmt.Errorf("%w: bcrypt: %s", ErrMalformed, bcryptReason(err))
+	}
+	if len(encoded) != 60 {
+		return 0, fmt.Errorf("%w: bcrypt: wrong length", ErrMalformed)
+	}
+	_, errSalt := bcryptB64.DecodeString(encoded[7:29])
+	if _, err := bcryptB64.DecodeString(encoded[29:]); err != nil || errSalt != nil {
+		return 0, fmt.Errorf("%w: bcrypt: bad salt or key", ErrMalformed)
+	}
+	return cost, nil
 }
 
 // parseArgon2id parses "$argon2id$v=19$m=M,t=T,p=P$salt$key".
@@ -298,4 +368,74 @@ func DummyVerify(password string, p Params) {
 	}
 	got := idKey([]byte(password), dummySalt, p.Time, p.Memory, p.Threads, keyLen)
 	subtle.ConstantTimeCompare(got, dummyKey)
+}
+
+// Dummy returns a hash with the class and cost parameters of i, a fixed
+// salt and a zero key: verifying any password against it costs what
+// verifying against a real hash described by i costs, and (barring a
+// preimage of zero) never matches. It returns "" for ClassUnusable and
+// unknown classes.
+func (i Info) Dummy() string {
+	switch i.Class {
+	case ClassArgon2id:
+		p := i.Params
+		if p.Validate() != nil {
+			p = DefaultParams
+		}
+		return encodeArgon2id(p, dummySalt, dummyKey)
+	case ClassPBKDF2SHA256:
+		return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", min(max(i.Iterations, 1), maxPBKDF2Iter), dummySalt, base64.StdEncoding.EncodeToString(dummyKey))
+	case ClassBcrypt:
+		return fmt.Sprintf("$2b$%02d$%s", min(max(i.Cost, bcrypt.MinCost), bcrypt.MaxCost), strings.Repeat(".", 53))
+	}
+	return ""
+}
+
+// Costlier reports whether i and j are of the same class and verifying
+// against i costs more than against j (argon2id: memory × passes; PBKDF2:
+// iterations; bcrypt: cost).
+func (i Info) Costlier(j Info) bool {
+	if i.Class != j.Class {
+		return false
+	}
+	switch i.Class {
+	case ClassArgon2id:
+		return uint64(i.Params.Memory)*uint64(i.Params.Time) > uint64(j.Params.Memory)*uint64(j.Params.Time)
+	case ClassPBKDF2SHA256:
+		return i.Iterations > j.Iterations
+	case ClassBcrypt:
+		return i.Cost > j.Cost
+	}
+	return false
+}
+
+// TopUp returns the dummy hashes (see Info.Dummy) whose verification, added
+// to one verification against own, costs what one verification against
+// target costs: PBKDF2 is linear in the iterations, bcrypt's 2^c rounds sum
+// as 2^own + 2^own + ... + 2^(target-1) = 2^target, argon2id with equal
+// memory is linear in the passes. It returns nil when own is not cheaper
+// than target, the classes differ, or (argon2id with unequal memory) no
+// exact top-up exists.
+func TopUp(own, target Info) []string {
+	if !target.Costlier(own) {
+		return nil
+	}
+	switch own.Class {
+	case ClassPBKDF2SHA256:
+		return []string{Info{Class: ClassPBKDF2SHA256, Iterations: target.Iterations - own.Iterations}.Dummy()}
+	case ClassBcrypt:
+		var out []string
+		for c := own.Cost; c < target.Cost; c++ {
+			out = append(out, Info{Class: ClassBcrypt, Cost: c}.Dummy())
+		}
+		return out
+	case ClassArgon2id:
+		if own.Params.Memory != target.Params.Memory || own.Params.Threads != target.Params.Threads {
+			return nil
+		}
+		p := target.Params
+		p.Time -= own.Params.Time
+		return []string{Info{Class: ClassArgon2id, Params: p}.Dummy()}
+	}
+	return nil
 }

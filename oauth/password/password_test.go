@@ -231,6 +231,7 @@ func TestVerifyMalformed(t *testing.T) {
 		{name: "bcrypt too short", encoded: "$2a$04$maOBtXXryfr6Sp5JJ3QUMu", want: ErrMalformed},
 		{name: "bcrypt bad cost", encoded: "$2a$99$maOBtXXryfr6Sp5JJ3QUMuxUTFK3TFZjXwU1ad7AofkjSpom/01OK", want: ErrMalformed},
 		{name: "bcrypt non-numeric cost", encoded: "$2b$xx$maOBtXXryfr6Sp5JJ3QUMuxUTFK3TFZjXwU1ad7AofkjSpom/01OK", want: ErrMalformed},
+		{name: "bcrypt salt not in its alphabet", encoded: "$2a$04$maOBtXXryfr6Sp5JJ3QU+uxUTFK3TFZjXwU1ad7AofkjSpom/01OK", want: ErrMalformed},
 
 		{name: "django too few fields", encoded: "pbkdf2_sha256$1000$vRBTjevAUnxbnFMap4KtPlYt57LVnZma5p75AC4xcRo=", want: ErrMalformed},
 		{name: "django too many fields", encoded: "pbkdf2_sha256$1000$a$b$vRBTjevAUnxbnFMap4KtPlYt57LVnZma5p75AC4xcRo=", want: ErrMalformed},
@@ -248,6 +249,10 @@ func TestVerifyMalformed(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Verify = %v, %v, %v; want error %v", ok, rehash, err, tc.want)
 			}
+			// The importer's check: the same parser refuses the same hashes.
+			if info, perr := ParseHash(tc.encoded); !errors.Is(perr, tc.want) {
+				t.Fatalf("ParseHash = %+v, %v; want error %v", info, perr, tc.want)
+			}
 			if ok || rehash {
 				t.Errorf("Verify reported ok=%v rehash=%v alongside an error", ok, rehash)
 			}
@@ -263,6 +268,96 @@ func TestVerifyMalformed(t *testing.T) {
 				if len(part) >= 8 && !formatName && strings.Contains(msg, part) {
 					t.Errorf("error %q contains part %q of the hash", msg, part)
 				}
+			}
+		})
+	}
+}
+
+// TestParseHashReportsCost checks the class and cost ParseHash reports for
+// each format Verify accepts, and that Info.Dummy builds a hash with the
+// same parameters that ParseHash accepts.
+func TestParseHashReportsCost(t *testing.T) {
+	bc, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		encoded string
+		want    Info
+	}{
+		{name: "argon2id", encoded: "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+			want: Info{Class: ClassArgon2id, Params: Params{Memory: 256, Time: 2, Threads: 1}}},
+		{name: "pbkdf2", encoded: "pbkdf2_sha256$870000$Qx2nNf8wKz1a$vRBTjevAUnxbnFMap4KtPlYt57LVnZma5p75AC4xcRo=",
+			want: Info{Class: ClassPBKDF2SHA256, Iterations: 870000}},
+		{name: "bcrypt", encoded: string(bc), want: Info{Class: ClassBcrypt, Cost: 5}},
+		{name: "unusable", encoded: "!abc", want: Info{Class: ClassUnusable}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseHash(tc.encoded)
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseHash = %+v, %v; want %+v", got, err, tc.want)
+			}
+			if tc.want.Class == ClassUnusable {
+				return
+			}
+			d := got.Dummy()
+			if again, err := ParseHash(d); err != nil || again != tc.want {
+				t.Fatalf("ParseHash(Dummy) = %+v, %v; want %+v", again, err, tc.want)
+			}
+			if ok, _, err := Verify(d, "pw", cheap); ok || err != nil {
+				t.Fatalf("Verify(Dummy) = %v, %v; want no match, no error", ok, err)
+			}
+		})
+	}
+}
+
+// TestTopUpSumsToTarget checks that own plus the top-up dummies cost what
+// the target costs, in each class's unit of work.
+func TestTopUpSumsToTarget(t *testing.T) {
+	work := func(i Info) uint64 {
+		switch i.Class {
+		case ClassPBKDF2SHA256:
+			return uint64(i.Iterations)
+		case ClassBcrypt:
+			return 1 << i.Cost
+		default:
+			return uint64(i.Params.Memory) * uint64(i.Params.Time)
+		}
+	}
+	tests := []struct {
+		name        string
+		own, target Info
+		want        int // number of dummies
+	}{
+		{name: "pbkdf2", own: Info{Class: ClassPBKDF2SHA256, Iterations: 600000}, target: Info{Class: ClassPBKDF2SHA256, Iterations: 870000}, want: 1},
+		{name: "bcrypt", own: Info{Class: ClassBcrypt, Cost: 10}, target: Info{Class: ClassBcrypt, Cost: 13}, want: 3},
+		{name: "argon2id more passes", own: Info{Class: ClassArgon2id, Params: Params{Memory: 64, Time: 1, Threads: 1}},
+			target: Info{Class: ClassArgon2id, Params: Params{Memory: 64, Time: 3, Threads: 1}}, want: 1},
+		{name: "already the target", own: Info{Class: ClassBcrypt, Cost: 13}, target: Info{Class: ClassBcrypt, Cost: 13}},
+		{name: "costlier than the target", own: Info{Class: ClassPBKDF2SHA256, Iterations: 900000}, target: Info{Class: ClassPBKDF2SHA256, Iterations: 870000}},
+		{name: "other class", own: Info{Class: ClassBcrypt, Cost: 4}, target: Info{Class: ClassPBKDF2SHA256, Iterations: 870000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dummies := TopUp(tc.own, tc.target)
+			if len(dummies) != tc.want {
+				t.Fatalf("%d dummies, want %d", len(dummies), tc.want)
+			}
+			if tc.want == 0 {
+				return
+			}
+			sum := work(tc.own)
+			for _, d := range dummies {
+				info, err := ParseHash(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum += work(info)
+			}
+			if sum != work(tc.target) {
+				t.Fatalf("own plus top-up = %d units, target %d", sum, work(tc.target))
 			}
 		})
 	}

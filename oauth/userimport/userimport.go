@@ -18,7 +18,6 @@ package userimport
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -30,6 +29,7 @@ import (
 	"unicode"
 
 	"github.com/sigilauth/sigil/oauth"
+	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -412,44 +412,39 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// checkHash accepts the hash formats oauth/password verifies (argon2id PHC,
-// bcrypt, Django pbkdf2_sha256) and Django's unusable passwords ("!..."),
-// which import but never log in. The message names the hasher, never the
-// hash.
+// checkHash accepts exactly the hashes oauth/password verifies (argon2id
+// PHC, bcrypt, Django pbkdf2_sha256, with the cost limits of Verify: it uses
+// the same parser, password.ParseHash) and Django's unusable passwords
+// ("!..."), which import but never log in. The message names the hasher,
+// never the hash.
 func checkHash(h string) string {
-	switch {
-	case h == "":
+	if h == "" {
 		return "empty password hash"
-	case strings.HasPrefix(h, "!"):
+	}
+	_, err := password.ParseHash(h)
+	switch {
+	case err == nil:
 		return ""
-	case strings.HasPrefix(h, "$argon2id$"):
-		if strings.Count(h, "$") != 5 {
-			return "malformed argon2id hash"
-		}
-		return ""
-	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
-		if len(h) != 60 {
-			return "malformed bcrypt hash"
-		}
-		return ""
-	case strings.HasPrefix(h, "pbkdf2_sha256$"):
-		parts := strings.Split(h, "$")
-		if len(parts) != 4 || parts[2] == "" {
-			return "malformed pbkdf2_sha256 hash"
-		}
-		if n, err := strconv.Atoi(parts[1]); err != nil || n < 1 {
-			return "malformed pbkdf2_sha256 hash (iterations)"
-		}
-		if k, err := base64.StdEncoding.DecodeString(parts[3]); err != nil || len(k) < 16 {
-			return "malformed pbkdf2_sha256 hash (key)"
-		}
-		return ""
+	case errors.Is(err, password.ErrMalformed):
+		return "malformed " + hashClass(h) + " hash (parameters out of range or bad encoding)"
 	}
 	algo, _, found := strings.Cut(h, "$")
 	if !found || algo == "" || len(algo) > 32 || strings.ContainsFunc(algo, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }) {
 		return "password hash in an unknown format"
 	}
 	return fmt.Sprintf("unsupported password hasher %q (supported: pbkdf2_sha256, bcrypt, argon2id)", algo)
+}
+
+// hashClass names the format of a hash ParseHash recognised by its prefix.
+func hashClass(h string) string {
+	switch {
+	case strings.HasPrefix(h, "$argon2id$"):
+		return password.ClassArgon2id
+	case strings.HasPrefix(h, "pbkdf2_sha256$"):
+		return password.ClassPBKDF2SHA256
+	default:
+		return password.ClassBcrypt
+	}
 }
 
 // dedupe drops later rows that repeat an earlier username or id.
@@ -491,6 +486,8 @@ func mergeSorted(a, b []RowError) []RowError {
 type Store interface {
 	CreateUser(ctx context.Context, u storage.User) error
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	// GetUser and GetClient serve oauth.CheckSubjectFree.
+	oauth.SubjectLookup
 }
 
 // Result counts what Import did.
@@ -500,7 +497,8 @@ type Result struct {
 	// Existing users were already there with the same id (or the input
 	// had no id); they were left untouched.
 	Existing int
-	// Conflicts are rows whose username or id belongs to a different user.
+	// Conflicts are rows whose username or id belongs to a different user,
+	// or whose id is a client's (oauth.CheckSubjectFree).
 	Conflicts []RowError
 }
 
@@ -524,6 +522,12 @@ func Import(ctx context.Context, st Store, rows []Row, progress func(done int)) 
 					fmt.Sprintf("username %q already exists with id %q, not %q", r.User.Username, existing.ID, r.User.ID)})
 			}
 		case errors.Is(err, storage.ErrNotFound):
+			if err := oauth.CheckSubjectFree(ctx, st, oauth.SubjectUser, r.User.ID); errors.Is(err, oauth.ErrSubjectTaken) {
+				res.Conflicts = append(res.Conflicts, RowError{r.Line, fmt.Sprintf("user %q: %v", r.User.Username, err)})
+				break
+			} else if err != nil {
+				return res, fmt.Errorf("create user %q (line %d): %w", r.User.Username, r.Line, err)
+			}
 			err := st.CreateUser(ctx, r.User)
 			switch {
 			case err == nil:

@@ -240,3 +240,66 @@ func TestImportStopsOnStorageFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestParseRefusesHashesVerifyRefuses checks that the import refuses, by
+// line, every hash that password.Verify would refuse at each login (issue
+// 12, defect 2): such users would import but never log in.
+func TestParseRefusesHashesVerifyRefuses(t *testing.T) {
+	const argon = "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"
+	tests := []struct {
+		name, hash, want string
+	}{
+		{"pbkdf2 over the iteration cap", "pbkdf2_sha256$20000000$c2FsdHNhbHQ$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU=", "malformed pbkdf2_sha256 hash"},
+		{"argon2id memory out of range", strings.Replace(argon, "m=256", "m=4294967295", 1), "malformed argon2id hash"},
+		{"argon2id zero passes", strings.Replace(argon, "t=2", "t=0", 1), "malformed argon2id hash"},
+		{"argon2id short salt", strings.Replace(argon, "c29tZXNhbHQ", "c29tZQ", 1), "malformed argon2id hash"},
+		{"argon2id bad version", strings.Replace(argon, "v=19", "v=16", 1), "malformed argon2id hash"},
+		{"bcrypt salt outside its alphabet", "$2b$12$KIXQJf6bZ1Gq0Z0mYH5b+u5yqfO6Yq3g7G0rjBq1t9Qe0xQ2hF6aW", "malformed bcrypt hash"},
+		{"bcrypt cost out of range", "$2b$99$KIXQJf6bZ1Gq0Z0mYH5bUu5yqfO6Yq3g7G0rjBq1t9Qe0xQ2hF6aW", "malformed bcrypt hash"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := "id,username,password\n1,ok,\"" + argon + "\"\n2,bad,\"" + tc.hash + "\"\n"
+			rows, bad, err := Parse(strings.NewReader(in), FormatCSV, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 || rows[0].User.Username != "ok" {
+				t.Fatalf("rows %+v bad %v, want only the good one", rows, bad)
+			}
+			if len(bad) != 1 || bad[0].Line != 3 || !strings.Contains(bad[0].Msg, tc.want) {
+				t.Fatalf("bad %v, want line 3: %q", bad, tc.want)
+			}
+			for _, part := range strings.Split(tc.hash, "$") {
+				if len(part) >= 8 && part != "pbkdf2_sha256" && part != "argon2id" && strings.Contains(bad[0].Msg, part) {
+					t.Fatalf("message %q quotes the hash", bad[0].Msg)
+				}
+			}
+		})
+	}
+}
+
+// TestImportRefusesClientIDs checks that a user whose id is a client's is
+// not imported (issue 12, defect 5): both would get tokens with the same
+// sub.
+func TestImportRefusesClientIDs(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	if err := st.CreateClient(ctx, storage.Client{ID: "42", Grants: []string{"client_credentials"}, SecretHash: make([]byte, 32), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	rows := []Row{
+		{Line: 2, User: storage.User{ID: "41", Username: "ann", PasswordHash: djangoHash, CreatedAt: now}},
+		{Line: 3, User: storage.User{ID: "42", Username: "bea", PasswordHash: djangoHash, CreatedAt: now}},
+	}
+	res, err := Import(ctx, st, rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != 1 || len(res.Conflicts) != 1 || res.Conflicts[0].Line != 3 || !strings.Contains(res.Conflicts[0].Msg, "client") {
+		t.Fatalf("result %+v, want ann created and line 3 refused as a client's id", res)
+	}
+	if _, err := st.GetUser(ctx, "42"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("user 42 was created (err %v)", err)
+	}
+}
