@@ -54,6 +54,9 @@ const (
 	maxMemory     = 1 << 21 // KiB (2 GiB)
 	maxTime       = 1000
 	maxPBKDF2Iter = 10_000_000
+	// maxBcryptCost keeps one bcrypt check to seconds (cost 16 is about
+	// 4 s here); bcrypt itself accepts up to 31, hours of CPU per login.
+	maxBcryptCost = 16
 	minSaltLen    = 8
 	maxSaltLen    = 1024
 	minKeyLen     = 16
@@ -247,6 +250,9 @@ func parseBcrypt(encoded string) (int, error) {
 	}
 	if len(encoded) != 60 {
 		return 0, fmt.Errorf("%w: bcrypt: wrong length", ErrMalformed)
+	}
+	if cost > maxBcryptCost {
+		return 0, fmt.Errorf("%w: bcrypt: cost %d over the limit of %d", ErrMalformed, cost, maxBcryptCost)
 	}
 	_, errSalt := bcryptB64.DecodeString(encoded[7:29])
 	if _, err := bcryptB64.DecodeString(encoded[29:]); err != nil || errSalt != nil {

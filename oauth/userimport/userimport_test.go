@@ -256,6 +256,8 @@ func TestParseRefusesHashesVerifyRefuses(t *testing.T) {
 		{"argon2id bad version", strings.Replace(argon, "v=19", "v=16", 1), "malformed argon2id hash"},
 		{"bcrypt salt outside its alphabet", "$2b$12$KIXQJf6bZ1Gq0Z0mYH5b+u5yqfO6Yq3g7G0rjBq1t9Qe0xQ2hF6aW", "malformed bcrypt hash"},
 		{"bcrypt cost out of range", "$2b$99$KIXQJf6bZ1Gq0Z0mYH5bUu5yqfO6Yq3g7G0rjBq1t9Qe0xQ2hF6aW", "malformed bcrypt hash"},
+		// bcrypt accepts cost 31 (hours of CPU per login); Sigil stops at 16.
+		{"bcrypt cost over the cap", "$2b$17$KIXQJf6bZ1Gq0Z0mYH5bUu5yqfO6Yq3g7G0rjBq1t9Qe0xQ2hF6aW", "malformed bcrypt hash"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
