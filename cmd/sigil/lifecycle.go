@@ -84,7 +84,7 @@ func (s *server) run(ctx context.Context) error {
 	sched := keys.NewScheduler(s.rotator, s.cfg.Keys.ReconcileInterval, time.Now, s.logger)
 	jobs.Add(2)
 	go func() { defer jobs.Done(); _ = sched.Run(bg) }()
-	go func() { defer jobs.Done(); purgeLoop(bg, s.store, s.logger) }()
+	go func() { defer jobs.Done(); newPurger(s.store, time.Now, s.logger).run(bg) }()
 
 	errc := make(chan error, 2)
 	go func() {

@@ -52,13 +52,14 @@ var (
 	bucketSessions      = []byte("sessions")
 	bucketAuthCodes     = []byte("auth_codes")
 	bucketConsents      = []byte("consents")
+	bucketLeases        = []byte("leases")
 
 	// allBuckets are created by Open if missing, so a file written before a
 	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
 		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
-		bucketSessions, bucketAuthCodes, bucketConsents,
+		bucketSessions, bucketAuthCodes, bucketConsents, bucketLeases,
 	}
 
 	keySchema     = []byte("schema")

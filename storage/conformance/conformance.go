@@ -70,6 +70,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Consents", consentTests},
 		{"FamilyRevocation", familyRevocationTests},
 		{"Purge", purgeTests},
+		{"Leases", leaseTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {
