@@ -88,9 +88,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if d := time.Since(sent); d < 2*time.Second {
 		t.Errorf("drain began %s after SIGTERM, before the 2s grace", d)
 	}
-	if got := status("/healthz"); got != -1 {
-		t.Errorf("a new connection during the drain got %d, want refused", got)
-	}
+	// The listener closes right after that line: new connections are
+	// refused while the in-flight request is still waited for.
+	waitFor(t, 2*time.Second, "new connections refused during the drain", func() bool { return status("/healthz") == -1 })
 	if _, err := io.WriteString(conn, body[10:]); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,40 @@ func TestGracefulShutdown(t *testing.T) {
 		if len(s.Lines(line)) == 0 {
 			t.Errorf("log lacks %q", line)
 		}
+	}
+}
+
+// TestShutdownTimeoutCuts: a request still in flight after
+// shutdown_timeout is cut, and the exit status says so (1).
+func TestShutdownTimeoutCuts(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t, Bolt, map[string]string{"shutdown_grace": "0s", "shutdown_timeout": "1s"})
+	s := e.Start()
+	conn, err := net.Dial("tcp", e.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body that never completes keeps the request in flight.
+	fmt.Fprintf(conn, "POST /oauth2/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=", e.Listen)
+	time.Sleep(200 * time.Millisecond) // let the server start reading it
+	sent := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after shutdown_timeout")
+	}
+	if d := time.Since(sent); d < time.Second {
+		t.Errorf("exited %s after SIGTERM, before the 1s shutdown_timeout", d)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit %d, want 1 (requests cut)", code)
+	}
+	if len(s.Lines("were cut")) == 0 {
+		t.Errorf("no log of the cut requests:\n%s", s.Logs())
 	}
 }
 
