@@ -25,16 +25,35 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// MetricsListen, when set, is the host:port serving /metrics, which
 	// keeps it off the public port; empty serves /metrics on Listen.
-	MetricsListen string   `yaml:"metrics_listen"`
-	Storage       Storage  `yaml:"storage"`
-	Keys          Keys     `yaml:"keys"`
-	JWKS          JWKS     `yaml:"jwks"`
-	Tokens        Tokens   `yaml:"tokens"`
-	Sessions      Sessions `yaml:"sessions"`
-	Compat        Compat   `yaml:"compat"`
-	Security      Security `yaml:"security"`
-	Log           Log      `yaml:"log"`
-	Web           Web      `yaml:"web"`
+	MetricsListen string `yaml:"metrics_listen"`
+	// ShutdownGrace is how long the server keeps serving after SIGTERM
+	// with /readyz answering 503, so load balancers take it out of
+	// rotation before it stops accepting connections.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// ShutdownTimeout bounds the drain of in-flight requests after the
+	// grace; requests still running then are cut.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TLS, when both files are set, serves HTTPS on Listen directly.
+	TLS      TLS      `yaml:"tls"`
+	Storage  Storage  `yaml:"storage"`
+	Keys     Keys     `yaml:"keys"`
+	JWKS     JWKS     `yaml:"jwks"`
+	Tokens   Tokens   `yaml:"tokens"`
+	Sessions Sessions `yaml:"sessions"`
+	Compat   Compat   `yaml:"compat"`
+	Security Security `yaml:"security"`
+	Log      Log      `yaml:"log"`
+	Web      Web      `yaml:"web"`
+}
+
+// TLS configures HTTPS on the public listener. Set both files or neither.
+// The certificate is reloaded when the files change (checked at most once a
+// minute) and on SIGHUP.
+type TLS struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the leaf certificate.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Storage selects and configures the storage backend.
@@ -210,6 +229,9 @@ func Default() Config {
 	return Config{
 		Issuer: "http://127.0.0.1:8080",
 		Listen: "127.0.0.1:8080",
+
+		ShutdownGrace:   5 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
 		Storage: Storage{
 			Backend:       "bolt",
 			BoltPath:      "./sigil-data/sigil.db",

@@ -1,10 +1,12 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +87,11 @@ func (c Config) Validate() error {
 			v.add("metrics_listen", "must differ from listen (leave it empty to serve /metrics on listen)")
 		}
 	}
+
+	// lifecycle and TLS
+	v.nonNegative("shutdown_grace", c.ShutdownGrace)
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
+	c.validateTLS(&v)
 
 	// storage
 	v.positive("storage.timeout", c.Storage.Timeout)
@@ -175,6 +182,47 @@ func (c Config) Validate() error {
 	v.check(!slices.Contains(logFormats, c.Log.Format), "log.format", "unknown format %q (want %s)", c.Log.Format, strings.Join(logFormats, ", "))
 
 	return v.err()
+}
+
+// validateTLS checks that both TLS files are set or neither, and that the
+// ones set are readable files (their content is checked when the server
+// loads them).
+func (c Config) validateTLS(v *validator) {
+	cert, key := strings.TrimSpace(c.TLS.CertFile), strings.TrimSpace(c.TLS.KeyFile)
+	switch {
+	case cert == "" && key == "":
+		return
+	case cert == "":
+		v.add("tls.cert_file", "must be set when tls.key_file is set")
+	case key == "":
+		v.add("tls.key_file", "must be set when tls.cert_file is set")
+	}
+	for _, f := range []struct{ key, path string }{{"tls.cert_file", cert}, {"tls.key_file", key}} {
+		if f.path == "" {
+			continue
+		}
+		if err := readableFile(f.path); err != nil {
+			v.add(f.key, "%v", err)
+		}
+	}
+}
+
+// readableFile returns an error unless path names a regular file this
+// process can open for reading.
+func readableFile(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %v", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
 }
 
 // Bounds of the argon2id parameters: at least the OWASP minimum memory

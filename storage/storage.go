@@ -360,6 +360,18 @@ type Purger interface {
 	Purge(ctx context.Context, now time.Time) (PurgeStats, error)
 }
 
+// Leaser grants named, expiring leases, so one replica at a time runs a job
+// (the expired-record purge).
+type Leaser interface {
+	// AcquireLease takes or renews the lease name for owner until now+ttl
+	// and reports whether owner holds it. It succeeds when the lease is
+	// free, expired at now (its expiry is at or before now), or already
+	// owner's; otherwise it returns false and changes nothing. The check
+	// and the write are one atomic step: of owners racing for a free
+	// lease, exactly one wins.
+	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
+}
+
 // Pinger reports whether the backend answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -382,6 +394,7 @@ type Store interface {
 	AuditStore
 	JWKSConsumerStore
 	Purger
+	Leaser
 	Pinger
 	io.Closer
 }

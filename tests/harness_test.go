@@ -112,6 +112,9 @@ func NewEnv(t testing.TB, b Backend, overrides map[string]string) *Env {
 		"storage.backend": string(b),
 		"log.format":      "json",
 		"log.level":       "debug",
+		// Stop at once on SIGTERM: the grace is for load balancers, and
+		// tests restart servers often (ops_lifecycle_test sets its own).
+		"shutdown_grace": "0s",
 	}
 	switch b {
 	case Bolt:

@@ -722,7 +722,7 @@ func TestRootListsEveryCommand(t *testing.T) {
 		}
 		got = append(got, c.Name())
 	}
-	want := []string{"clients", "config", "keys", "serve", "users", "verify", "version"}
+	want := []string{"backup", "clients", "config", "keys", "restore", "serve", "users", "verify", "version"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("root commands %v, want %v", got, want)
 	}

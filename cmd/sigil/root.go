@@ -97,6 +97,8 @@ unreachable), 2 on bad input.`,
 		newKeysCmd(a),
 		newVerifyCmd(a),
 		newConfigCmd(a),
+		newBackupCmd(a),
+		newRestoreCmd(a),
 	)
 	return root
 }

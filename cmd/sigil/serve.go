@@ -22,6 +22,11 @@ func newServeCmd(a *app) *cobra.Command {
 		Long: `Run the authorization server: load and validate the configuration, open
 storage, serve until SIGINT or SIGTERM, then close storage cleanly.
 
+On SIGTERM /readyz answers 503 at once; serving goes on for shutdown_grace,
+then in-flight requests get shutdown_timeout to finish. SIGHUP reloads the
+log level and the TLS certificate and logs the changed settings that need a
+restart.
+
 With no configuration at all it listens on 127.0.0.1:8080 with the embedded
 bolt backend in ./sigil-data.`,
 		Args: noArgs,
@@ -37,11 +42,16 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, a.stderr)
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.Log))
+	logger := newLoggerAt(cfg.Log, level, a.stderr)
 	a.warnUnknownEnv(logger)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	store, err := a.openStore(ctx, cfg)
 	if err != nil {
@@ -51,6 +61,7 @@ func (a *app) serve(ctx context.Context) error {
 
 	srv, runErr := newServer(ctx, cfg, store, logger, a.getenv)
 	if runErr == nil {
+		srv.life.level, srv.life.hup, srv.life.loadConfig = level, hup, a.config
 		runErr = srv.run(ctx)
 	}
 
@@ -73,10 +84,21 @@ func (a *app) serve(ctx context.Context) error {
 // newLogger returns a slog logger writing to w with the configured level
 // and format (the configuration is already validated).
 func newLogger(c configs.Log, w io.Writer) *slog.Logger {
+	return newLoggerAt(c, logLevel(c), w)
+}
+
+// logLevel returns the configured level, info if it does not parse.
+func logLevel(c configs.Log) slog.Level {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		level = slog.LevelInfo
 	}
+	return level
+}
+
+// newLoggerAt is newLogger with the level given apart (a *slog.LevelVar
+// lets SIGHUP change it).
+func newLoggerAt(c configs.Log, level slog.Leveler, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,13 +19,6 @@ import (
 	"github.com/sigilauth/sigil/storage/instrumented"
 	"github.com/sigilauth/sigil/web"
 )
-
-// purgeInterval is how often a replica deletes expired records. Every
-// replica purges; deletes are idempotent.
-const purgeInterval = 10 * time.Minute
-
-// shutdownTimeout bounds the graceful drain of in-flight requests.
-const shutdownTimeout = 15 * time.Second
 
 // server is one Sigil replica assembled from its parts: the key ring and
 // rotator over storage, the token service and the HTTP handler. newServer
@@ -46,6 +38,9 @@ type server struct {
 	// /metrics).
 	registry *prometheus.Registry
 	metrics  http.Handler
+
+	// life is the lifecycle state (draining, reloads); see lifecycle.go.
+	life *lifecycle
 }
 
 // newServer (getenv reads SIGIL_KEY_ENCRYPTION_KEY) loads the key-encryption
@@ -110,12 +105,13 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 		return nil, err
 	}
 	metrics := metricsHandler(reg)
+	life := newLifecycle()
 	wcfg := web.Config{
 		Issuer:         cfg.Issuer,
 		JWKSMaxAge:     cfg.JWKS.MaxAge,
 		TrustedProxies: trusted,
 		Title:          cfg.Web.Title,
-		Ready:          store.Ping,
+		Ready:          life.ready(store.Ping),
 		Logger:         logger,
 		Metrics:        webMetrics,
 	}
@@ -126,82 +122,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler, registry: reg, metrics: metrics}, nil
-}
-
-// run starts the reconcile scheduler and the purge loop and serves HTTP on
-// cfg.Listen until ctx is done, then drains in-flight requests (at most
-// shutdownTimeout) and stops the background work.
-func (s *server) run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
-
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	sched := keys.NewScheduler(s.rotator, s.cfg.Keys.ReconcileInterval, time.Now, s.logger)
-	go func() { _ = sched.Run(bg) }()
-	go purgeLoop(bg, s.store, s.logger)
-
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	s.logger.Info("listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer)
-	if s.cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
-		if err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("listen on %s (metrics_listen): %w", s.cfg.MetricsListen, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", s.metrics)
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: srv.ErrorLog}
-		defer msrv.Close()
-		go func() { errc <- msrv.Serve(mln) }()
-		s.logger.Info("serving metrics", "addr", mln.Addr().String())
-	}
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	s.logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
-
-// purgeLoop deletes expired records every purgeInterval until ctx is done.
-func purgeLoop(ctx context.Context, store storage.Purger, logger *slog.Logger) {
-	t := time.NewTicker(purgeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			st, err := store.Purge(ctx, time.Now())
-			if err != nil {
-				logger.Warn("purge expired records", "err", err)
-				continue
-			}
-			logger.Debug("purged expired records", "refresh_tokens", st.RefreshTokens, "families", st.Families,
-				"denied_tokens", st.DeniedTokens, "login_failures", st.LoginFailures)
-		}
-	}
+	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler, registry: reg, metrics: metrics, life: life}, nil
 }
 
 // envKEK names the environment variable holding the base64 key-encryption

@@ -54,13 +54,14 @@ var (
 	bucketConsents      = []byte("consents")
 	bucketAudit         = []byte("audit")
 	bucketConsumers     = []byte("jwks_consumers")
+	bucketLeases        = []byte("leases")
 
 	// allBuckets are created by Open if missing, so a file written before a
 	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
 		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
-		bucketSessions, bucketAuthCodes, bucketConsents, bucketAudit, bucketConsumers,
+		bucketSessions, bucketAuthCodes, bucketConsents, bucketAudit, bucketConsumers, bucketLeases,
 	}
 
 	keySchema     = []byte("schema")

@@ -72,6 +72,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Audit", auditTests},
 		{"JWKSConsumers", consumerTests},
 		{"Purge", purgeTests},
+		{"Leases", leaseTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

@@ -236,6 +236,14 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 	return v, err
 }
 
+// AcquireLease calls the wrapped store's AcquireLease under the per-call deadline.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	ctx, done := s.begin(ctx, "AcquireLease", true)
+	v, err := s.next.AcquireLease(ctx, name, owner, now, ttl)
+	done(err)
+	return v, err
+}
+
 // Ping calls the wrapped store's Ping under the per-call deadline.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, done := s.begin(ctx, "Ping", true)

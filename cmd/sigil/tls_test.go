@@ -1,0 +1,127 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeSelfSigned writes a fresh self-signed certificate for 127.0.0.1
+// named cn and its key to certFile and keyFile, stamped with mtime.
+func writeSelfSigned(t *testing.T, certFile, keyFile, cn string, mtime time.Time) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{certFile, keyFile} {
+		if err := os.Chtimes(f, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
+}
+
+// TestCertReloader drives the reloader with an injected clock: a changed
+// pair is picked up only once a check is due, a broken pair keeps the
+// previous certificate, and reload (SIGHUP) re-reads at once.
+func TestCertReloader(t *testing.T) {
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	clock := func() time.Time { return now }
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	a := writeSelfSigned(t, cf, kf, "A", t0.Add(-time.Hour))
+	r, err := newCertReloader(cf, kf, clock, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := func() string {
+		t.Helper()
+		c, err := r.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf.Subject.CommonName
+	}
+	b := writeSelfSigned(t, cf, kf, "B", t0)
+	steps := []struct {
+		name    string
+		advance time.Duration
+		act     func()
+		want    string
+	}{
+		{name: "changed files wait for the check", advance: 30 * time.Second, want: "A"},
+		{name: "check due: new pair", advance: 31 * time.Second, want: "B"},
+		{name: "broken pair keeps the previous", advance: 2 * time.Minute, act: func() {
+			if err := os.WriteFile(cf, []byte("not a certificate"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, want: "B"},
+		{name: "forced reload of a good pair", act: func() {
+			writeSelfSigned(t, cf, kf, "C", t0.Add(time.Hour))
+			if err := r.reload(); err != nil {
+				t.Fatal(err)
+			}
+		}, want: "C"},
+		{name: "forced reload of a broken pair fails and keeps", act: func() {
+			if err := os.WriteFile(kf, []byte("junk"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.reload(); err == nil {
+				t.Error("reload of a broken key succeeded")
+			}
+		}, want: "C"},
+	}
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		if st.act != nil {
+			st.act()
+		}
+		if got := serving(); got != st.want {
+			t.Fatalf("%s: serving %s, want %s", st.name, got, st.want)
+		}
+	}
+	if a.SerialNumber.Cmp(b.SerialNumber) == 0 {
+		t.Fatal("test certificates share a serial")
+	}
+	if _, err := newCertReloader(cf, kf, clock, quiet); err == nil {
+		t.Error("newCertReloader accepted a broken key file")
+	}
+}
