@@ -14,6 +14,13 @@
 #   make fmt-check  fail if a Go file is not gofmt-formatted
 #   make bench-verify  oauth/verify benchmarks: ns/op, allocs/op and ratio to
 #                   the raw signature check measured in the same run
+#   make bench-server  the server under load on loopback (tests/load): req/s,
+#                   p50/p99, errors and server CPU per request of every mode,
+#                   against floors measured in the same run (bolt, and
+#                   MongoDB when SIGIL_TEST_MONGODB_URI or MONGODB_URI is set)
+#   make soak       every grant, refresh, JWKS and verification for
+#                   SOAK_DURATION (default 5m) while keys rotate every 6 s;
+#                   fails on any error, unknown kid, goroutine or RSS growth
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -25,7 +32,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify
+.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify bench-server soak
 
 test:
 	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -65,6 +72,17 @@ fmt-check:
 
 bench-verify:
 	scripts/bench-verify.sh
+
+bench-server:
+	scripts/bench-server.sh
+
+SOAK_DURATION ?= 5m
+SOAK_RATE ?= 100
+soak:
+	@mkdir -p bin
+	$(GO) build -o bin/sigil ./cmd/sigil
+	$(GO) build -o bin/sigil-load ./tests/load/cmd/sigil-load
+	bin/sigil-load soak -sigil bin/sigil -d $(SOAK_DURATION) -rate $(SOAK_RATE)
 
 # ferretdb builds the embedded FerretDB test server.
 ferretdb:
