@@ -34,6 +34,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
 		PasswordHashConcurrency: sec.EffectivePasswordHashConcurrency(),
+		PasswordHashQueue:       sec.PasswordHashQueue,
 		PasswordHashWait:        sec.PasswordHashWait,
 		Lockout: oauth.Lockout{
 			FreeFailures: sec.Lockout.FreeFailures,
