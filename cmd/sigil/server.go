@@ -186,7 +186,7 @@ func purgeLoop(ctx context.Context, store storage.Purger, logger *slog.Logger) {
 				logger.Warn("purge expired records", "err", err)
 				continue
 			}
-			logger.Debug("purged expired records", "refresh_tokens", st.RefreshTokens, "families", st.Families,
+			logger.Debug("purged expired records", "families", st.Families,
 				"denied_tokens", st.DeniedTokens, "login_failures", st.LoginFailures)
 		}
 	}

@@ -8,7 +8,7 @@
 // types hide from JSON output, and does not change when those tags do.
 //
 // bbolt runs one writer at a time, so every read-check-write method
-// (MarkRefreshTokenUsed, RehashUserPassword, CompareAndSwapKeySet,
+// (SwapRefreshToken, RehashUserPassword, CompareAndSwapKeySet,
 // RecordLoginFailure, the Create methods) is a single Update transaction and
 // therefore atomic. Every commit is fsynced. The file is held under an
 // exclusive lock while open: a second process (or a second Open in the same
@@ -39,13 +39,15 @@ const schemaVersion = "1"
 
 // Bucket names.
 var (
-	bucketMeta          = []byte("meta")
-	bucketUsers         = []byte("users")
-	bucketUsernames     = []byte("usernames")
-	bucketClients       = []byte("clients")
-	bucketKeySet        = []byte("keyset")
-	bucketKeyEvents     = []byte("key_events")
-	bucketFamilies      = []byte("refresh_families")
+	bucketMeta      = []byte("meta")
+	bucketUsers     = []byte("users")
+	bucketUsernames = []byte("usernames")
+	bucketClients   = []byte("clients")
+	bucketKeySet    = []byte("keyset")
+	bucketKeyEvents = []byte("key_events")
+	bucketFamilies  = []byte("refresh_families")
+	// bucketRefreshTokens held one record per refresh token before a family
+	// kept its own refresh state; Open deletes it.
 	bucketRefreshTokens = []byte("refresh_tokens")
 	bucketDenyList      = []byte("deny_list")
 	bucketLoginFailures = []byte("login_failures")
@@ -57,7 +59,7 @@ var (
 	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
-		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
+		bucketFamilies, bucketDenyList, bucketLoginFailures,
 		bucketSessions, bucketAuthCodes, bucketConsents,
 	}
 
@@ -107,6 +109,12 @@ func Open(path string, opts Options) (*Store, error) {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		// Tokens of the old per-token format can no longer be presented.
+		if tx.Bucket(bucketRefreshTokens) != nil {
+			if err := tx.DeleteBucket(bucketRefreshTokens); err != nil {
+				return fmt.Errorf("delete bucket %s: %w", bucketRefreshTokens, err)
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -169,7 +177,7 @@ func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) err
 // expired reports whether a record expiring at exp is expired at now.
 func expired(exp, now time.Time) bool { return !now.Before(exp) }
 
-// Purge deletes refresh tokens, families, deny-list entries, login-failure
+// Purge deletes refresh families, deny-list entries, login-failure
 // counters, sessions and authorization codes that expired at or before now
 // (see storage.Purger), in one transaction, and counts
 // them. Unexpired records are untouched. On error nothing is deleted.
@@ -180,7 +188,6 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 			bucket []byte
 			count  *int
 		}{
-			{bucketRefreshTokens, &stats.RefreshTokens},
 			{bucketFamilies, &stats.Families},
 			{bucketDenyList, &stats.DeniedTokens},
 			{bucketLoginFailures, &stats.LoginFailures},

@@ -18,9 +18,11 @@
 //     correctness never depends on them.
 //
 // Collections: users, usernames, clients, keyset (one document, _id
-// "keyset"), key_events, refresh_tokens, refresh_families, denylist,
+// "keyset"), key_events, refresh_families (one document per login, holding
+// the hashes of its current and previous refresh token), denylist,
 // login_failures, sessions, auth_codes, consents (_id: length-prefixed user
-// id and client id).
+// id and client id). A refresh_tokens collection left by earlier versions is
+// no longer read; its TTL index empties it.
 //
 // Times are stored as BSON datetimes (millisecond precision) and returned in
 // UTC; zero times are not stored and come back as the zero time.
@@ -52,7 +54,6 @@ const (
 	collClients   = "clients"
 	collKeySet    = "keyset"
 	collKeyEvents = "key_events"
-	collRefresh   = "refresh_tokens"
 	collFamilies  = "refresh_families"
 	collDenyList  = "denylist"
 	collFailures  = "login_failures"
@@ -74,7 +75,7 @@ type Store struct {
 	db     *mongo.Database
 
 	users, usernames, clients, keySet, keyEvents *mongo.Collection
-	refresh, families, denyList, failures        *mongo.Collection
+	families, denyList, failures                 *mongo.Collection
 	sessions, codes, consents                    *mongo.Collection
 
 	// secret is the password of the connection string, removed from every
@@ -141,7 +142,6 @@ func newStore(client *mongo.Client, database, secret string) *Store {
 		clients:   db.Collection(collClients),
 		keySet:    db.Collection(collKeySet),
 		keyEvents: db.Collection(collKeyEvents),
-		refresh:   db.Collection(collRefresh),
 		families:  db.Collection(collFamilies),
 		denyList:  db.Collection(collDenyList),
 		failures:  db.Collection(collFailures),
@@ -229,7 +229,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		coll  *mongo.Collection
 		field string
 	}{
-		{s.refresh, "expires_at"}, {s.families, "expires_at"}, {s.denyList, "expires_at"},
+		{s.families, "expires_at"}, {s.families, "current_expires_at"}, {s.denyList, "expires_at"},
 		{s.failures, "expires_at"},
 		// A session dies at the earlier of its two expiries: each TTL index
 		// deletes it independently.
