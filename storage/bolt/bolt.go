@@ -9,8 +9,10 @@
 //
 // bbolt runs one writer at a time, so every read-check-write method
 // (SwapRefreshToken, RehashUserPassword, CompareAndSwapKeySet,
-// RecordLoginFailure, the Create methods) is a single Update transaction and
-// therefore atomic. Every commit is fsynced. The file is held under an
+// RecordLoginFailure, the Create methods) runs inside one read-write
+// transaction and is therefore atomic. Concurrent writes are group-committed:
+// those that queue while a commit is being flushed share the next
+// transaction and its fsync, and none returns before its commit is durable. The file is held under an
 // exclusive lock while open: a second process (or a second Open in the same
 // process) fails after Options.LockTimeout.
 package bolt
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -80,6 +83,12 @@ type Options struct {
 type Store struct {
 	db   *bbolt.DB
 	path string
+
+	// writes is the group commit every update goes through while the store
+	// is open; mu guards closed against Close (updates hold it shared).
+	writes *groupCommit
+	mu     sync.RWMutex
+	closed bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -130,7 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, writes: newGroupCommit(db)}, nil
 }
 
 // Path returns the file path given to Open.
@@ -139,6 +148,12 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file lock and closes the file. Calling it again is a
 // no-op; every other method fails once the store is closed.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.writes.stop()
+	}
+	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %s: %w", s.path, err)
 	}
@@ -163,15 +178,29 @@ func (s *Store) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error
 }
 
 // update runs fn in a read-write transaction after checking ctx, wrapping any
-// error with op. The transaction commits (and fsyncs) only if fn returns nil.
+// error with op. Concurrent updates share one transaction, one commit and
+// one fsync (see groupCommit), so fn may run more than once and must reset
+// what it returns through its closure; fn's writes are kept only if it
+// returns nil, and update returns only once they are durable.
 func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	if err := s.db.Update(fn); err != nil {
+	if err := s.write(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil
+}
+
+// write runs fn through the group commit, or, once the store is closed,
+// through bbolt (which fails with ErrDatabaseNotOpen).
+func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return s.db.Update(fn)
+	}
+	return s.writes.do(fn)
 }
 
 // expired reports whether a record expiring at exp is expired at now.
