@@ -7,7 +7,8 @@
 # prints per mode: requests/s, p50/p99, errors, the server's CPU per request
 # (/proc/PID/stat) and its ratio to floors measured in the same run (a Go
 # hello-world server for GET and form POST, raw P-256 and RSA-2048
-# signatures, the argon2id ceiling). It stops by itself.
+# signatures, the argon2id ceiling), then the MongoDB round trips per
+# operation when a MongoDB is set. It stops by itself.
 #
 # Environment: BENCH_CONCURRENCY (default 16), BENCH_DURATION (default 5s),
 # BENCH_WARMUP (default 1s), BENCH_MODES (comma-separated mode names).
@@ -20,4 +21,12 @@ args=(-sigil bin/sigil -c "${BENCH_CONCURRENCY:-16}" -d "${BENCH_DURATION:-5s}" 
 if [[ -n "${BENCH_MODES:-}" ]]; then
 	args+=(-modes "$BENCH_MODES")
 fi
-exec bin/sigil-load bench "${args[@]}"
+bin/sigil-load bench "${args[@]}"
+# MongoDB round trips per operation, counted by the driver's command
+# monitor on the real handlers (web/roundtrips_test.go).
+uri=${SIGIL_TEST_MONGODB_URI:-${MONGODB_URI:-}}
+if [[ -n "$uri" ]]; then
+	echo
+	SIGIL_TEST_MONGODB_URI=$uri go test -count=1 -run '^TestMongoRoundTrips$' -v ./web/ |
+		sed -n 's/.*mongo round trips: /mongo round trips: /p'
+fi

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -103,6 +104,21 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 // that cannot reach MongoDB fails its start quickly), and so does each later
 // operation.
 func OpenTimeout(ctx context.Context, uri, database string, selection time.Duration) (*Store, error) {
+	return OpenWith(ctx, uri, database, Options{ServerSelectionTimeout: selection})
+}
+
+// Options tune OpenWith.
+type Options struct {
+	// ServerSelectionTimeout is used when the URI sets none (default 10s).
+	ServerSelectionTimeout time.Duration
+	// Monitor, when set, sees every command the driver sends (tests count
+	// round trips with it).
+	Monitor *event.CommandMonitor
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, uri, database string, o Options) (*Store, error) {
+	selection := o.ServerSelectionTimeout
 	secret := uriPassword(uri)
 	hosts := uriHosts(uri)
 	if database == "" {
@@ -116,6 +132,9 @@ func OpenTimeout(ctx context.Context, uri, database string, selection time.Durat
 		opts.SetServerSelectionTimeout(selection)
 	}
 	opts.SetWriteConcern(writeconcern.Majority()).SetRetryWrites(true)
+	if o.Monitor != nil {
+		opts.SetMonitor(o.Monitor)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, redact(fmt.Errorf("mongo: connect to %s: %w", hosts, err), secret)
