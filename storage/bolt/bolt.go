@@ -89,6 +89,8 @@ type Store struct {
 	writes *groupCommit
 	mu     sync.RWMutex
 	closed bool
+
+	clients clientCache
 }
 
 var _ storage.Store = (*Store)(nil)

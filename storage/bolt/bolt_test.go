@@ -316,3 +316,34 @@ func TestOpenDropsPerTokenRecords(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGetClientSeesChanges: the decoded-client cache never answers with a
+// record that is no longer stored.
+func TestGetClientSeesChanges(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "sigil.db"))
+	ctx := t.Context()
+	c := storage.Client{ID: "web", Grants: []string{"password"}, Scopes: []string{"a"}}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read is served from the cache
+		got, err := s.GetClient(ctx, "web")
+		if err != nil || len(got.Scopes) != 1 || got.Scopes[0] != "a" {
+			t.Fatalf("GetClient = %+v, %v", got, err)
+		}
+		got.Scopes[0] = "mutated" // a returned record is a copy
+	}
+	if err := s.DeleteClient(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(ctx, "web"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetClient after delete: %v", err)
+	}
+	c.Scopes = []string{"b"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetClient(ctx, "web"); err != nil || got.Scopes[0] != "b" {
+		t.Fatalf("GetClient after re-create = %+v, %v", got, err)
+	}
+}
