@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 // BenchOptions configure Bench.
@@ -99,6 +101,14 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		}
 		rows = append(rows, r...)
 		extras = append(extras, ex...)
+	}
+	if len(o.Modes) == 0 || containsStr(o.Modes, "refresh state") {
+		fmt.Fprintf(out, "bolt: 50,000 refreshes of 8 sessions ...\n")
+		line, err := RefreshStateCheck(ctx, o, 8, 50000)
+		if err != nil {
+			return fmt.Errorf("refresh state: %w", err)
+		}
+		extras = append(extras, line)
 	}
 	WriteTable(out, f, rows, o)
 	for _, e := range extras {
@@ -266,3 +276,67 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// RefreshStateCheck runs n refreshes of sessions sessions on a fresh bolt
+// deployment, stops it and reports what the file holds: records per bucket
+// and the file size (issue 13: the refresh state of a session is one
+// record, whatever the number of refreshes).
+func RefreshStateCheck(ctx context.Context, o BenchOptions, sessions int, n int64) (string, error) {
+	dir, err := os.MkdirTemp(o.Dir, "bench-state-")
+	if err != nil {
+		return "", err
+	}
+	s, err := NewSigil(o.Bin, dir, "bolt", "", benchSettings)
+	if err != nil {
+		return "", err
+	}
+	defer s.Cleanup()
+	d, err := Provision(s, sessions)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Start(ctx); err != nil {
+		return "", err
+	}
+	before, _ := s.StoredBytes(ctx)
+	var refresh Mode
+	for _, m := range Modes(d) {
+		if m.Name == "refresh" {
+			refresh = m
+		}
+	}
+	res, err := Run(ctx, "refresh state", Options{Concurrency: sessions, Duration: 10 * time.Minute, MaxRequests: n, PID: s.PID(), Setup: refresh.Setup}, refresh.Op)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Stop(); err != nil {
+		return "", err
+	}
+	after, _ := s.StoredBytes(ctx)
+	counts, err := boltBucketCounts(s.BoltPath)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("bolt: %d refreshes (%d errors) of %d sessions: %s; file %d KiB before, %d KiB after",
+		res.Requests, res.Errors, sessions, counts, before>>10, after>>10), nil
+}
+
+// boltBucketCounts lists the non-empty buckets of a bolt file with their
+// record counts.
+func boltBucketCounts(path string) (string, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var parts []string
+	err = db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			if n := b.Stats().KeyN; n > 0 && string(name) != "meta" {
+				parts = append(parts, fmt.Sprintf("%s %d", name, n))
+			}
+			return nil
+		})
+	})
+	return strings.Join(parts, ", "), err
+}
