@@ -19,7 +19,7 @@
 #                   against floors measured in the same run (bolt, and
 #                   MongoDB when SIGIL_TEST_MONGODB_URI or MONGODB_URI is set)
 #   make soak       every grant, refresh, JWKS and verification for
-#                   SOAK_DURATION (default 5m) while keys rotate every 6 s;
+#                   SOAK_DURATION (default 5m) while keys rotate every ~13 s;
 #                   fails on any error, unknown kid, goroutine or RSS growth
 
 SHELL := bash
