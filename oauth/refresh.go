@@ -132,6 +132,9 @@ func (s *Service) swapRefresh(ctx context.Context, client storage.Client, famID,
 			}
 			continue // the family changed and changed back (an undone refresh): try again
 		case hash == fam.PreviousHash && s.graceApplies(fam, now):
+			if !now.Before(fam.CurrentExpiresAt) {
+				return storage.RefreshFamily{}, invalid // the session idled out
+			}
 			next := fam.RefreshState
 			next.CurrentHash, next.CurrentIssuedAt, next.CurrentExpiresAt = newHash, now, s.idleExpiry(now)
 			before, err := s.store.SwapRefreshToken(ctx, famID, client.ID, fam.CurrentHash, next, now)
