@@ -468,3 +468,21 @@ func (e *env) family(rt string) storage.RefreshFamily {
 	}
 	return fam
 }
+
+// TestRefreshGraceAfterIdleExpiry: a grace retry once the session has idled
+// out is invalid_grant, like any expired token.
+func TestRefreshGraceAfterIdleExpiry(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.RefreshReuseGrace = 10 * time.Minute
+		c.RefreshIdleTTL = time.Minute
+	})
+	first := e.login("")
+	if _, err := e.refresh(first.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	_, err := e.refresh(first.RefreshToken)
+	if got := wantErr(t, err, CodeInvalidGrant, 400); got.Reason != ReasonTokenInvalid {
+		t.Fatalf("reason %s, want %s", got.Reason, ReasonTokenInvalid)
+	}
+}
