@@ -18,7 +18,8 @@
 #                   p50/p99, errors and server CPU per request of every mode,
 #                   against floors measured in the same run (bolt, and
 #                   MongoDB when SIGIL_TEST_MONGODB_URI or MONGODB_URI is set)
-#   make soak       every grant, refresh, JWKS and verification for
+#   make soak       password, refresh, client_credentials, simplejwt, JWKS and
+#                   verification (no authorization_code yet) for
 #                   SOAK_DURATION (default 5m) while keys rotate every ~13 s;
 #                   fails on any error, unknown kid, goroutine or RSS growth
 
