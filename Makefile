@@ -18,6 +18,14 @@
 #                   tests. A failing input is written to testdata/fuzz.
 #   make bench-verify  oauth/verify benchmarks: ns/op, allocs/op and ratio to
 #                   the raw signature check measured in the same run
+#   make bench-server  the server under load on loopback (tests/load): req/s,
+#                   p50/p99, errors and server CPU per request of every mode,
+#                   against floors measured in the same run (bolt, and
+#                   MongoDB when SIGIL_TEST_MONGODB_URI or MONGODB_URI is set)
+#   make soak       password, refresh, client_credentials, simplejwt, JWKS and
+#                   verification (no authorization_code yet) for
+#                   SOAK_DURATION (default 5m) while keys rotate every ~13 s;
+#                   fails on any error, unknown kid, goroutine or RSS growth
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,7 +37,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 PKGS ?= ./...
 
-.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify fuzz
+.PHONY: test test-go build docker vet lint fmt-check ferretdb clean bench-verify fuzz bench-server soak
 
 test:
 	scripts/with-browser.sh scripts/with-mongo.sh $(MAKE) --no-print-directory test-go
@@ -85,6 +93,17 @@ fuzz:
 		done; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets failed:$$failed"; exit 1; fi
+
+bench-server:
+	scripts/bench-server.sh
+
+SOAK_DURATION ?= 5m
+SOAK_RATE ?= 100
+soak:
+	@mkdir -p bin
+	$(GO) build -o bin/sigil ./cmd/sigil
+	$(GO) build -o bin/sigil-load ./tests/load/cmd/sigil-load
+	bin/sigil-load soak -sigil bin/sigil -d $(SOAK_DURATION) -rate $(SOAK_RATE)
 
 # ferretdb builds the embedded FerretDB test server.
 ferretdb:

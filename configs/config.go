@@ -159,8 +159,11 @@ type Security struct {
 	// PasswordHashConcurrency bounds concurrent password hashes; 0 means the
 	// number of CPUs (see EffectivePasswordHashConcurrency).
 	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
-	// PasswordHashWait is how long a login waits for a hash slot before the
-	// answer is 503.
+	// PasswordHashQueue bounds the logins waiting for a hash slot; a login
+	// that finds it full is answered 503 with Retry-After at once.
+	PasswordHashQueue int `yaml:"password_hash_queue"`
+	// PasswordHashWait is how long a queued login waits for a hash slot
+	// before the answer is 503 with Retry-After.
 	PasswordHashWait time.Duration `yaml:"password_hash_wait"`
 	// IPLimit is the per-address token bucket for password logins.
 	IPLimit IPLimit `yaml:"ip_limit"`
@@ -255,10 +258,11 @@ func Default() Config {
 		Sessions: Sessions{TTL: 24 * time.Hour, IdleTTL: 8 * time.Hour},
 		Compat:   Compat{ClientID: "simplejwt"},
 		Security: Security{
-			PasswordHashWait: 250 * time.Millisecond,
-			IPLimit:          IPLimit{Burst: 30, Every: 2 * time.Second, MaxAddresses: 100_000},
-			Lockout:          Lockout{FreeFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Window: time.Hour},
-			Argon2id:         Argon2id{MemoryKiB: 19456, Time: 2, Threads: 1},
+			PasswordHashQueue: 64,
+			PasswordHashWait:  5 * time.Second,
+			IPLimit:           IPLimit{Burst: 30, Every: 2 * time.Second, MaxAddresses: 100_000},
+			Lockout:           Lockout{FreeFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Window: time.Hour},
+			Argon2id:          Argon2id{MemoryKiB: 19456, Time: 2, Threads: 1},
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Web: Web{Title: "Sigil"},

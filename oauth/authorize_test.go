@@ -226,13 +226,8 @@ func TestCodeFlowAndSSO(t *testing.T) {
 	if sid == base64.RawURLEncoding.EncodeToString(hash) || sid == cookie || sid != SessionSID(hash) {
 		t.Fatalf("sid %q reveals the session or is not the session's", sid)
 	}
-	rt, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(resp.RefreshToken), e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fam, err := e.store.GetFamily(e.ctx, rt.FamilyID, e.clock.Now())
-	if err != nil || string(fam.SessionIDHash) != string(hash) {
-		t.Fatalf("family = %+v, %v; want it tied to the session", fam, err)
+	if fam := e.family(resp.RefreshToken); string(fam.SessionIDHash) != string(hash) || fam.CurrentHash != refreshTokenID(resp.RefreshToken) {
+		t.Fatalf("family = %+v; want it tied to the session, with the token current", fam)
 	}
 
 	steps := []struct {

@@ -45,7 +45,7 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 	withRefresh := allowsGrant(client, GrantRefreshToken)
 	iss := storage.AuthCodeIssue{AccessJTI: randomID(16), AccessExpiresAt: now.Add(s.cfg.AccessTTL)}
 	if withRefresh {
-		iss.FamilyID = randomID(16)
+		iss.FamilyID = newFamilyID()
 	}
 	sum := sha256.Sum256([]byte(req.Code))
 	invalid := errInvalidGrant(ReasonTokenInvalid, "authorization code is invalid, expired or was issued to another client")
@@ -104,12 +104,9 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 		ExpiresAt:     now.Add(s.cfg.RefreshTTL),
 		SessionIDHash: code.SessionIDHash,
 	}
+	tok := s.firstRefreshToken(&fam, now)
 	if err := s.store.CreateFamily(ctx, fam); err != nil {
 		return nil, storeErr("create refresh family", err)
-	}
-	tok, id := newRefreshToken()
-	if err := s.store.CreateRefreshToken(ctx, s.refreshRecord(id, fam, now)); err != nil {
-		return nil, storeErr("create refresh token", err)
 	}
 	// A logout that ran between the session check and the family's
 	// creation missed the family; check again and revoke it then.

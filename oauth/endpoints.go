@@ -37,18 +37,23 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) error {
 }
 
 func (s *Service) revoke(ctx context.Context, clientID, raw string, now time.Time) error {
-	if looksLikeRefreshToken(raw) {
-		t, err := s.store.GetRefreshToken(ctx, refreshTokenID(raw), now)
+	if famID, ok := refreshFamilyID(raw); ok {
+		fam, err := s.store.GetFamily(ctx, famID, now)
 		if isNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return storeErr("get refresh token", err)
+			return storeErr("get refresh family", err)
 		}
-		if t.ClientID != clientID {
+		// Only the family's current or previous token revokes it; any other
+		// token is unknown here (at the token endpoint it would be reuse).
+		if h := refreshTokenID(raw); h != fam.CurrentHash && h != fam.PreviousHash {
+			return nil
+		}
+		if fam.ClientID != clientID {
 			return errUnauthorizedClient("token was issued to another client")
 		}
-		if err := s.store.RevokeFamily(ctx, t.FamilyID, now, revokeByClient); err != nil && !isNotFound(err) {
+		if err := s.store.RevokeFamily(ctx, fam.ID, now, revokeByClient); err != nil && !isNotFound(err) {
 			return storeErr("revoke refresh family", err)
 		}
 		return nil
@@ -176,8 +181,8 @@ func (s *Service) checkAccessUser(ctx context.Context, c AccessClaims) (storage.
 }
 
 func (s *Service) introspectRefresh(ctx context.Context, client storage.Client, raw string, now time.Time) (*Introspection, error) {
-	t, fam, u, err := s.activeRefresh(ctx, raw, now)
-	if err == nil && !mayIntrospect(client, t.ClientID, nil) {
+	fam, u, err := s.activeRefresh(ctx, raw, now)
+	if err == nil && !mayIntrospect(client, fam.ClientID, nil) {
 		return &Introspection{}, nil
 	}
 	if err != nil {
@@ -188,40 +193,43 @@ func (s *Service) introspectRefresh(ctx context.Context, client storage.Client, 
 	}
 	return &Introspection{
 		Active:    true,
-		Scope:     strings.Join(t.Scopes, " "),
-		ClientID:  t.ClientID,
+		Scope:     strings.Join(fam.Scopes, " "),
+		ClientID:  fam.ClientID,
 		Username:  u.Username,
 		TokenType: "refresh_token",
-		ExpiresAt: t.ExpiresAt.Unix(),
-		IssuedAt:  t.IssuedAt.Unix(),
+		ExpiresAt: refreshExpiresAt(fam).Unix(),
+		IssuedAt:  fam.CurrentIssuedAt.Unix(),
 		Subject:   fam.UserID,
 		Issuer:    s.cfg.Issuer,
 	}, nil
 }
 
-// activeRefresh returns the token, family and user of a refresh token that
-// could be exchanged now, without changing anything. Failures are
-// invalid_grant with a Reason, or 503.
-func (s *Service) activeRefresh(ctx context.Context, raw string, now time.Time) (storage.RefreshToken, storage.RefreshFamily, storage.User, error) {
-	t, fam, err := s.lookupRefresh(ctx, raw, now)
+// activeRefresh returns the family and user of a refresh token that could
+// be exchanged now (the family's current token), without changing anything.
+// Failures are invalid_grant with a Reason, or 503.
+func (s *Service) activeRefresh(ctx context.Context, raw string, now time.Time) (storage.RefreshFamily, storage.User, error) {
+	fam, current, err := s.lookupRefresh(ctx, raw, now)
 	if err != nil {
-		return t, fam, storage.User{}, err
+		return fam, storage.User{}, err
 	}
-	if t.Used {
-		return t, fam, storage.User{}, errInvalidGrant(ReasonTokenRevoked, "refresh token was already used")
+	if !current {
+		if refreshTokenID(raw) == fam.PreviousHash {
+			return fam, storage.User{}, errInvalidGrant(ReasonTokenRevoked, "refresh token was already used")
+		}
+		return fam, storage.User{}, errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
 	}
 	u, err := s.store.GetUser(ctx, fam.UserID)
 	switch {
 	case isNotFound(err):
-		return t, fam, u, errInvalidGrant(ReasonUserInactive, "user no longer exists")
+		return fam, u, errInvalidGrant(ReasonUserInactive, "user no longer exists")
 	case err != nil:
-		return t, fam, u, storeErr("get user", err)
+		return fam, u, storeErr("get user", err)
 	case u.Disabled:
-		return t, fam, u, errInvalidGrant(ReasonUserInactive, "user is disabled")
+		return fam, u, errInvalidGrant(ReasonUserInactive, "user is disabled")
 	case u.PasswordChangedAt.After(fam.AuthTime):
-		return t, fam, u, errInvalidGrant(ReasonPasswordChanged, "password changed since login")
+		return fam, u, errInvalidGrant(ReasonPasswordChanged, "password changed since login")
 	}
-	return t, fam, u, nil
+	return fam, u, nil
 }
 
 // UserInfo implements the OIDC userinfo endpoint for a Bearer access token

@@ -221,7 +221,7 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	}
 }
 
-func mustNewRefresh() string { t, _ := newRefreshToken(); return t }
+func mustNewRefresh() string { t, _ := newRefreshToken(newFamilyID()); return t }
 
 func withAlg(c storage.Client, alg string) storage.Client { c.TokenSigningAlg = alg; return c }
 
@@ -265,7 +265,7 @@ func TestIntrospectRules(t *testing.T) {
 	})
 	t.Run("storage down is 503 not inactive", func(t *testing.T) {
 		e.store.failOnly.Store("IsAccessTokenDenied", true)
-		e.store.failOnly.Store("GetRefreshToken", true)
+		e.store.failOnly.Store("GetFamily", true)
 		e.store.failing.Store(true)
 		defer e.store.failing.Store(false)
 		for _, tok := range []string{r.AccessToken, r.RefreshToken} {
@@ -276,7 +276,7 @@ func TestIntrospectRules(t *testing.T) {
 }
 
 func TestRevokeStorageFailureIs503(t *testing.T) {
-	for _, method := range []string{"GetRefreshToken", "RevokeFamily", "DenyAccessToken"} {
+	for _, method := range []string{"GetFamily", "RevokeFamily", "DenyAccessToken"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			r := e.login("")

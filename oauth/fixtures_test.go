@@ -36,6 +36,8 @@ type testKeys struct {
 
 	mu    sync.Mutex
 	vkeys map[string]*verify.Key // as handed to the verifier
+	// fail makes SignJWT fail (no signing key).
+	fail atomic.Bool
 }
 
 var (
@@ -105,6 +107,9 @@ func (k *testKeys) Key(_ context.Context, kid string) (*verify.Key, error) {
 }
 
 func (k *testKeys) SignJWT(alg, typ string, payload []byte) (string, error) {
+	if k.fail.Load() {
+		return "", errNoKey
+	}
 	if alg == "" {
 		alg = "ES256"
 	}
@@ -215,23 +220,11 @@ func (f *faultStore) RevokeFamily(ctx context.Context, id string, at time.Time, 
 	}
 	return f.Store.RevokeFamily(ctx, id, at, reason)
 }
-func (f *faultStore) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	if err := f.fail("CreateRefreshToken"); err != nil {
-		return err
+func (f *faultStore) SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next storage.RefreshState, now time.Time) (storage.RefreshFamily, error) {
+	if err := f.fail("SwapRefreshToken"); err != nil {
+		return storage.RefreshFamily{}, err
 	}
-	return f.Store.CreateRefreshToken(ctx, t)
-}
-func (f *faultStore) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
-	if err := f.fail("GetRefreshToken"); err != nil {
-		return storage.RefreshToken{}, err
-	}
-	return f.Store.GetRefreshToken(ctx, id, now)
-}
-func (f *faultStore) MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, child string) error {
-	if err := f.fail("MarkRefreshTokenUsed"); err != nil {
-		return err
-	}
-	return f.Store.MarkRefreshTokenUsed(ctx, id, at, child)
+	return f.Store.SwapRefreshToken(ctx, id, clientID, oldHash, next, now)
 }
 func (f *faultStore) DenyAccessToken(ctx context.Context, jti string, exp time.Time) error {
 	if err := f.fail("DenyAccessToken"); err != nil {

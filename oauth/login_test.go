@@ -292,38 +292,128 @@ func TestIPBucketsBounded(t *testing.T) {
 	}
 }
 
-func TestHashConcurrencyBounded(t *testing.T) {
-	e := newEnv(t, func(c *Config) {
-		c.PasswordHashConcurrency = 2
-		c.PasswordHashWait = 20 * time.Millisecond
-		c.IPLimit.Disabled = true
-	})
-	e.hasher.gate = make(chan struct{})
-	var wg sync.WaitGroup
-	started := make(chan struct{}, 2)
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			started <- struct{}{}
-			_, _ = e.svc.Token(e.ctx, pwReq("alice", userPW))
-		}()
+// fakeTimers hands out the waits of queued logins as channels the test
+// fires by hand.
+type fakeTimers struct {
+	mu      sync.Mutex
+	pending []chan time.Time
+	waits   []time.Duration
+}
+
+func (f *fakeTimers) start(d time.Duration) (<-chan time.Time, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := make(chan time.Time, 1)
+	f.pending = append(f.pending, c)
+	f.waits = append(f.waits, d)
+	return c, func() {}
+}
+
+// fire expires every wait started so far.
+func (f *fakeTimers) fire() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.pending {
+		c <- time.Time{}
 	}
-	<-started
-	<-started
-	// Wait until both hold a slot (they block inside Verify).
-	for len(e.svc.hashSlots) < 2 {
-		time.Sleep(time.Millisecond)
+	f.pending = nil
+}
+
+// TestHashQueue: with every hash slot busy (a slow hasher held at its gate),
+// logins queue up to PasswordHashQueue and all succeed once slots free; a
+// login that finds the queue full, or whose wait runs out, gets 503 with
+// Retry-After; and the queue drains back to empty.
+func TestHashQueue(t *testing.T) {
+	const slots, queue = 2, 3
+	tests := []struct {
+		name string
+		// extra logins beyond slots+queue, and whether the waits run out
+		// before the slots free.
+		extra   int
+		expire  bool
+		wantOK  int
+		want503 int
+	}{
+		{name: "queue absorbs a burst", extra: 0, wantOK: slots + queue},
+		{name: "over the queue: 503 at once, the rest succeed", extra: 2, wantOK: slots + queue, want503: 2},
+		{name: "wait runs out: queued logins get 503", extra: 0, expire: true, wantOK: slots, want503: queue},
 	}
-	_, err := e.svc.Token(e.ctx, pwReq("alice", userPW))
-	got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
-	if got.Reason != ReasonBusy || got.RetryAfter <= 0 {
-		t.Fatalf("busy answer %+v", got)
-	}
-	close(e.hasher.gate)
-	wg.Wait()
-	if _, err := e.svc.Token(e.ctx, pwReq("alice", userPW)); err != nil {
-		t.Fatalf("after slots freed: %v", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			timers := &fakeTimers{}
+			e := newEnv(t, func(c *Config) {
+				c.PasswordHashConcurrency = slots
+				c.PasswordHashQueue = queue
+				c.PasswordHashWait = 7 * time.Second
+				c.IPLimit.Disabled = true
+			})
+			e.svc.hashTimer = timers.start
+			e.hasher.gate = make(chan struct{})
+			n := slots + queue + tc.extra
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			login := func(i int) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
+				}()
+			}
+			// Fill the slots (the hasher holds them), then the queue.
+			for i := range slots {
+				login(i)
+			}
+			for e.hasher.verifies.Load() < slots {
+				runtime.Gosched()
+			}
+			for i := slots; i < slots+queue; i++ {
+				login(i)
+			}
+			for e.svc.hashWaiting.Load() < queue {
+				runtime.Gosched()
+			}
+			// Logins over the queue are refused without waiting.
+			for i := slots + queue; i < n; i++ {
+				_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
+			}
+			if tc.expire {
+				timers.fire()
+				for e.svc.hashWaiting.Load() > 0 {
+					runtime.Gosched()
+				}
+			}
+			close(e.hasher.gate)
+			wg.Wait()
+			var ok, busy int
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case AsError(err).Reason == ReasonBusy:
+					got := wantErr(t, err, CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
+					if got.RetryAfter <= 0 {
+						t.Errorf("login %d: 503 without Retry-After", i)
+					}
+					busy++
+				default:
+					t.Errorf("login %d: %v", i, err)
+				}
+			}
+			if ok != tc.wantOK || busy != tc.want503 {
+				t.Fatalf("%d succeeded and %d got 503, want %d and %d", ok, busy, tc.wantOK, tc.want503)
+			}
+			if w := e.svc.hashWaiting.Load(); w != 0 {
+				t.Fatalf("%d logins still counted as waiting", w)
+			}
+			for _, d := range timers.waits {
+				if d != 7*time.Second {
+					t.Fatalf("a queued login waited %v, want PasswordHashWait", d)
+				}
+			}
+			if len(timers.waits) != queue {
+				t.Fatalf("%d waits started, want %d (one per queued login)", len(timers.waits), queue)
+			}
+		})
 	}
 }
 
@@ -400,7 +490,7 @@ func TestLegacyHashesRehashOnLogin(t *testing.T) {
 }
 
 func TestLoginStorageFailureIs503(t *testing.T) {
-	for _, method := range []string{"RecordLoginAttempt", "GetUserByUsername", "CreateFamily", "CreateRefreshToken", "GetClient"} {
+	for _, method := range []string{"RecordLoginAttempt", "GetUserByUsername", "CreateFamily", "GetClient"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.store.failOnly.Store(method, true)

@@ -25,8 +25,14 @@ const TokenTypeBearer = "Bearer"
 // recognise leaked ones.
 const RefreshTokenPrefix = "sgl_rt_"
 
-// refreshTokenLen is the prefix plus base64url (unpadded) of 32 bytes.
-const refreshTokenLen = len(RefreshTokenPrefix) + 43
+// A refresh token is RefreshTokenPrefix, the id of its family (base64url
+// of 16 random bytes), a dot, and its secret (base64url of 32 random bytes):
+// the family id lets a refresh find its one family record by key; only the
+// SHA-256 of the whole token is stored. The format may change before 1.0.
+const (
+	familyIDLen     = 22
+	refreshTokenLen = len(RefreshTokenPrefix) + familyIDLen + 1 + 43
+)
 
 // Audience is the aud claim: one string is encoded as a JSON string, several
 // as an array (RFC 7519 §4.1.3); decoding accepts both.
@@ -264,9 +270,13 @@ func randomID(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newRefreshToken returns a fresh refresh token and its storage id.
-func newRefreshToken() (token, id string) {
-	token = RefreshTokenPrefix + randomID(32)
+// newFamilyID returns the random id of a new refresh family.
+func newFamilyID() string { return randomID(16) }
+
+// newRefreshToken returns a fresh refresh token of family famID and its
+// hash (what storage keeps).
+func newRefreshToken(famID string) (token, hash string) {
+	token = RefreshTokenPrefix + famID + "." + randomID(32)
 	return token, refreshTokenID(token)
 }
 
@@ -278,16 +288,30 @@ func refreshTokenID(token string) string {
 }
 
 // looksLikeRefreshToken reports whether raw has the shape of a refresh token
-// this server issues (prefix, length, base64url alphabet).
+// this server issues (prefix, length, family id, dot, base64url secret).
 func looksLikeRefreshToken(raw string) bool {
+	_, ok := refreshFamilyID(raw)
+	return ok
+}
+
+// refreshFamilyID returns the family id a refresh token carries, and
+// whether raw has the shape of one.
+func refreshFamilyID(raw string) (string, bool) {
 	if len(raw) != refreshTokenLen || !strings.HasPrefix(raw, RefreshTokenPrefix) {
-		return false
+		return "", false
 	}
+	dot := len(RefreshTokenPrefix) + familyIDLen
 	for i := len(RefreshTokenPrefix); i < len(raw); i++ {
 		c := raw[i]
+		if i == dot {
+			if c != '.' {
+				return "", false
+			}
+			continue
+		}
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
+			return "", false
 		}
 	}
-	return true
+	return raw[len(RefreshTokenPrefix):dot], true
 }

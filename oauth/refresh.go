@@ -3,20 +3,14 @@ package oauth
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/sigilauth/sigil/storage"
 )
 
-// replacedPrefix marks a refresh token revoked by the reuse grace: it is
-// stored as used, with ChildID = replacedPrefix + the id of the token issued
-// in its place. Presenting such a token is reuse; a grace retry of its
-// parent follows the mark to the newest replacement.
-const replacedPrefix = "grace:"
-
-// maxGraceHops bounds the walk along grace replacements and lost races.
-const maxGraceHops = 16
+// maxSwapTries bounds the compare-and-swap retries of one refresh (each
+// retry follows a concurrent change of the family).
+const maxSwapTries = 16
 
 // Family revocation reasons recorded in storage.
 const (
@@ -29,18 +23,23 @@ const (
 
 // refreshGrant exchanges a refresh token (RFC 6749 §6).
 //
-// Rotation: the child token is stored first, then the presented token is
-// marked used (pointing at the child) by one atomic compare-and-swap. Only
-// the winner of that swap returns the child; a loser holds a child nobody
-// knows the token of, which expires with its family. A failure between the
-// two writes therefore never burns the client's token without giving it a
-// replacement.
+// State: a family (one login) keeps the hash of its current token and of
+// the previous one; the token carries its family's id. A refresh is one
+// compare-and-swap of that record (storage SwapRefreshToken): current →
+// a new token, conditioned on the presented token being current, the
+// client, not revoked and unexpired. Of concurrent refreshes of one token
+// exactly one wins. The checks that need the user and the signature come
+// after the swap; if any of them fails (or the store fails) the swap is
+// undone by a second compare-and-swap, so a failure never burns the
+// client's token.
 //
-// Reuse: presenting a used token revokes the family (RFC 9700 §4.14) and
-// answers invalid_grant; so does losing the swap to a concurrent refresh of
-// the same token. Within RefreshReuseGrace of the first use, the same client
-// instead gets a fresh pair and the earlier child is revoked (marked
-// replaced), so a client that lost a response keeps its session.
+// Reuse: presenting any other token of the family revokes the family (RFC
+// 9700 §4.14) and answers invalid_grant; so does losing the swap to a
+// concurrent refresh of the same token. Within RefreshReuseGrace of the
+// first use of a token, the same client may present it again (it is the
+// family's previous token): it gets a fresh pair and the token issued in
+// between is revoked (it is neither current nor previous any more), so a
+// client that lost a response keeps its session.
 //
 // Refresh fails with invalid_grant for a token of another client, an
 // unknown or expired token (absolute or idle lifetime), a revoked family, or
@@ -49,74 +48,154 @@ const (
 // grant (invalid_scope); the new refresh token keeps the original scopes.
 func (s *Service) refreshGrant(ctx context.Context, client storage.Client, raw string, requested []string) (*TokenResponse, error) {
 	now := s.now()
-	t, fam, err := s.lookupRefresh(ctx, raw, now)
+	famID, ok := refreshFamilyID(raw)
+	if !ok {
+		return nil, errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
+	}
+	hash := refreshTokenID(raw)
+	tok, newHash := newRefreshToken(famID)
+	fam, err := s.swapRefresh(ctx, client, famID, hash, newHash, now)
 	if err != nil {
 		return nil, err
 	}
-	if t.ClientID != client.ID {
-		return nil, errInvalidGrant(ReasonTokenInvalid, "refresh token was issued to another client")
-	}
-	if t.Used && !s.graceApplies(t, now) {
-		return nil, s.revokeForReuse(ctx, fam, now)
-	}
-	user, err := s.refreshUser(ctx, fam, now)
+	resp, err := s.refreshResponse(ctx, client, fam, requested, now)
 	if err != nil {
-		return nil, err
-	}
-	scopes, err := refreshScopes(requested, t.Scopes, client.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	// Sign before consuming the token: a signing failure must not burn it.
-	resp, err := s.signResponse(now, issued{client: client, user: &user, scopes: scopes, authTime: fam.AuthTime})
-	if err != nil {
-		return nil, err
-	}
-	var tok string
-	if t.Used {
-		tok, err = s.graceRotate(ctx, t, fam, now)
-	} else {
-		tok, err = s.rotate(ctx, t, fam, now)
-	}
-	if err != nil {
+		// Give the presented token back: the family's state as it was.
+		if _, uerr := s.store.SwapRefreshToken(ctx, fam.ID, client.ID, newHash, fam.RefreshState, now); uerr != nil && !errors.Is(uerr, storage.ErrConflict) {
+			s.log.Warn("undo refresh token rotation", "family_id", fam.ID, "err", uerr)
+		}
 		return nil, err
 	}
 	resp.RefreshToken = tok
 	return resp, nil
 }
 
-// lookupRefresh finds the token and its live family.
-func (s *Service) lookupRefresh(ctx context.Context, raw string, now time.Time) (storage.RefreshToken, storage.RefreshFamily, error) {
-	invalid := errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
-	if !looksLikeRefreshToken(raw) {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, invalid
-	}
-	t, err := s.store.GetRefreshToken(ctx, refreshTokenID(raw), now)
-	if isNotFound(err) {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, invalid
-	}
+// refreshResponse checks the user and scopes of a rotated family and signs
+// the access (and id) token.
+func (s *Service) refreshResponse(ctx context.Context, client storage.Client, fam storage.RefreshFamily, requested []string, now time.Time) (*TokenResponse, error) {
+	user, err := s.refreshUser(ctx, fam, now)
 	if err != nil {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, storeErr("get refresh token", err)
+		return nil, err
 	}
-	fam, err := s.store.GetFamily(ctx, t.FamilyID, now)
-	if isNotFound(err) {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, invalid
-	}
+	scopes, err := refreshScopes(requested, fam.Scopes, client.Scopes)
 	if err != nil {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, storeErr("get refresh family", err)
+		return nil, err
 	}
-	if fam.Revoked {
-		return storage.RefreshToken{}, storage.RefreshFamily{}, errInvalidGrant(ReasonTokenRevoked, "refresh token has been revoked")
-	}
-	return t, fam, nil
+	return s.signResponse(now, issued{client: client, user: &user, scopes: scopes, authTime: fam.AuthTime})
 }
 
-// graceApplies reports whether a used token may still be exchanged: the
-// grace is on, the token was used (not revoked by an earlier grace) and the
-// use is recent.
-func (s *Service) graceApplies(t storage.RefreshToken, now time.Time) bool {
+// nextState is the refresh state after a real refresh of hash to newHash.
+func (s *Service) nextState(hash, newHash string, now time.Time) storage.RefreshState {
+	return storage.RefreshState{
+		CurrentHash: newHash, CurrentIssuedAt: now, CurrentExpiresAt: s.idleExpiry(now),
+		PreviousHash: hash, PreviousUsedAt: now,
+	}
+}
+
+// idleExpiry is when a token issued at now idles out: now+RefreshIdleTTL,
+// or (no idle lifetime) now+RefreshTTL, never before the family's end.
+func (s *Service) idleExpiry(now time.Time) time.Time {
+	if s.cfg.RefreshIdleTTL > 0 {
+		return now.Add(s.cfg.RefreshIdleTTL)
+	}
+	return now.Add(s.cfg.RefreshTTL)
+}
+
+// swapRefresh makes newHash the current token of family famID in exchange
+// for the presented token hash, and returns the family as it was before.
+// The common case is one compare-and-swap; when it does not match, the
+// family is read to tell an expired, revoked or foreign token, a grace
+// retry, or reuse apart.
+func (s *Service) swapRefresh(ctx context.Context, client storage.Client, famID, hash, newHash string, now time.Time) (storage.RefreshFamily, error) {
+	invalid := errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
+	for range maxSwapTries {
+		fam, err := s.store.SwapRefreshToken(ctx, famID, client.ID, hash, s.nextState(hash, newHash, now), now)
+		if err == nil {
+			return fam, nil
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			return storage.RefreshFamily{}, storeErr("swap refresh token", err)
+		}
+		fam, err = s.store.GetFamily(ctx, famID, now)
+		switch {
+		case isNotFound(err):
+			return storage.RefreshFamily{}, invalid
+		case err != nil:
+			return storage.RefreshFamily{}, storeErr("get refresh family", err)
+		case fam.Revoked:
+			return storage.RefreshFamily{}, errInvalidGrant(ReasonTokenRevoked, "refresh token has been revoked")
+		case fam.ClientID != client.ID:
+			return storage.RefreshFamily{}, errInvalidGrant(ReasonTokenInvalid, "refresh token was issued to another client")
+		case hash == fam.CurrentHash:
+			if !now.Before(fam.CurrentExpiresAt) {
+				return storage.RefreshFamily{}, invalid // idled out
+			}
+			continue // the family changed and changed back (an undone refresh): try again
+		case hash == fam.PreviousHash && s.graceApplies(fam, now):
+			if !now.Before(fam.CurrentExpiresAt) {
+				return storage.RefreshFamily{}, invalid // the session idled out
+			}
+			next := fam.RefreshState
+			next.CurrentHash, next.CurrentIssuedAt, next.CurrentExpiresAt = newHash, now, s.idleExpiry(now)
+			before, err := s.store.SwapRefreshToken(ctx, famID, client.ID, fam.CurrentHash, next, now)
+			if errors.Is(err, storage.ErrConflict) {
+				continue // someone refreshed meanwhile: look again
+			}
+			if err != nil {
+				return storage.RefreshFamily{}, storeErr("swap refresh token", err)
+			}
+			s.obs.RefreshGrace()
+			s.log.Info("refresh token replayed within reuse grace; earlier child revoked", "family_id", famID, "client_id", client.ID)
+			return before, nil
+		default:
+			return storage.RefreshFamily{}, s.revokeForReuse(ctx, fam, now)
+		}
+	}
+	return storage.RefreshFamily{}, storeErr("swap refresh token", errors.New("too many concurrent changes"))
+}
+
+// graceApplies reports whether the family's previous token may still be
+// exchanged: the grace is on and its first use is recent.
+func (s *Service) graceApplies(fam storage.RefreshFamily, now time.Time) bool {
 	g := s.cfg.RefreshReuseGrace
-	return g > 0 && !strings.HasPrefix(t.ChildID, replacedPrefix) && now.Sub(t.UsedAt) <= g
+	return g > 0 && fam.PreviousHash != "" && now.Sub(fam.PreviousUsedAt) <= g
+}
+
+// lookupRefresh finds the live family of a refresh token without changing
+// anything, and tells whether the token is its current one (current is
+// false for the previous token and for any other token naming the family).
+func (s *Service) lookupRefresh(ctx context.Context, raw string, now time.Time) (fam storage.RefreshFamily, current bool, err error) {
+	invalid := errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
+	famID, ok := refreshFamilyID(raw)
+	if !ok {
+		return fam, false, invalid
+	}
+	fam, err = s.store.GetFamily(ctx, famID, now)
+	if isNotFound(err) {
+		return fam, false, invalid
+	}
+	if err != nil {
+		return fam, false, storeErr("get refresh family", err)
+	}
+	if fam.Revoked {
+		return fam, false, errInvalidGrant(ReasonTokenRevoked, "refresh token has been revoked")
+	}
+	hash := refreshTokenID(raw)
+	if hash == fam.CurrentHash {
+		if !now.Before(fam.CurrentExpiresAt) {
+			return fam, false, invalid
+		}
+		return fam, true, nil
+	}
+	return fam, false, nil
+}
+
+// refreshExpiresAt is when the family's current token expires.
+func refreshExpiresAt(fam storage.RefreshFamily) time.Time {
+	if fam.CurrentExpiresAt.Before(fam.ExpiresAt) {
+		return fam.CurrentExpiresAt
+	}
+	return fam.ExpiresAt
 }
 
 // revokeForReuse ends the family and returns the invalid_grant to answer
@@ -172,73 +251,4 @@ func refreshScopes(requested, original, clientScopes []string) ([]string, error)
 		}
 	}
 	return requested, nil
-}
-
-// rotate stores a child of t and consumes t. Losing the swap is reuse
-// (unless the grace covers it).
-func (s *Service) rotate(ctx context.Context, t storage.RefreshToken, fam storage.RefreshFamily, now time.Time) (string, error) {
-	tok, id := newRefreshToken()
-	if err := s.store.CreateRefreshToken(ctx, s.refreshRecord(id, fam, now)); err != nil {
-		return "", storeErr("create refresh token", err)
-	}
-	err := s.store.MarkRefreshTokenUsed(ctx, t.ID, now, id)
-	switch {
-	case err == nil:
-		return tok, nil
-	case errors.Is(err, storage.ErrConflict):
-		// A concurrent request consumed t first.
-		cur, gerr := s.store.GetRefreshToken(ctx, t.ID, now)
-		if gerr == nil && cur.Used && s.graceApplies(cur, now) {
-			return s.graceRotate(ctx, cur, fam, now)
-		}
-		return "", s.revokeForReuse(ctx, fam, now)
-	case isNotFound(err):
-		return "", errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
-	default:
-		return "", storeErr("mark refresh token used", err)
-	}
-}
-
-// graceRotate serves a grace retry of the used token t: it follows t's child
-// through earlier grace replacements to the newest token, revokes that one
-// (marking it replaced by a new child) and returns the new child. If the
-// newest descendant was used by a real refresh, t is being replayed after
-// the client moved on: that is reuse.
-func (s *Service) graceRotate(ctx context.Context, t storage.RefreshToken, fam storage.RefreshFamily, now time.Time) (string, error) {
-	cur := t.ChildID
-	for range maxGraceHops {
-		c, err := s.store.GetRefreshToken(ctx, cur, now)
-		if isNotFound(err) {
-			return "", errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
-		}
-		if err != nil {
-			return "", storeErr("get refresh token", err)
-		}
-		if c.Used {
-			next, ok := strings.CutPrefix(c.ChildID, replacedPrefix)
-			if !ok {
-				return "", s.revokeForReuse(ctx, fam, now)
-			}
-			cur = next
-			continue
-		}
-		tok, id := newRefreshToken()
-		if err := s.store.CreateRefreshToken(ctx, s.refreshRecord(id, fam, now)); err != nil {
-			return "", storeErr("create refresh token", err)
-		}
-		err = s.store.MarkRefreshTokenUsed(ctx, c.ID, now, replacedPrefix+id)
-		switch {
-		case err == nil:
-			s.obs.RefreshGrace()
-			s.log.Info("refresh token replayed within reuse grace; earlier child revoked", "family_id", fam.ID, "client_id", fam.ClientID)
-			return tok, nil
-		case errors.Is(err, storage.ErrConflict):
-			continue // re-read cur: someone used or replaced it meanwhile
-		case isNotFound(err):
-			return "", errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
-		default:
-			return "", storeErr("mark refresh token replaced", err)
-		}
-	}
-	return "", s.revokeForReuse(ctx, fam, now)
 }

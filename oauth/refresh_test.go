@@ -29,12 +29,10 @@ func TestRefreshRotates(t *testing.T) {
 	if toString(c["auth_time"]) != jsonInt(authTime.Unix()) {
 		t.Fatalf("auth_time %v, want the login time %d", c["auth_time"], authTime.Unix())
 	}
-	old, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !old.Used || old.ChildID != refreshTokenID(second.RefreshToken) {
-		t.Fatalf("presented token not marked used with its child: %+v", old)
+	fam := e.family(first.RefreshToken)
+	if fam.CurrentHash != refreshTokenID(second.RefreshToken) || fam.PreviousHash != refreshTokenID(first.RefreshToken) ||
+		!fam.PreviousUsedAt.Equal(e.clock.Now()) || !fam.CurrentIssuedAt.Equal(e.clock.Now()) {
+		t.Fatalf("family state after the refresh: %+v", fam.RefreshState)
 	}
 	// The child works in turn.
 	if _, err := e.refresh(second.RefreshToken); err != nil {
@@ -53,10 +51,8 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	if got := wantErr(t, err, CodeInvalidGrant, 400); got.Reason != ReasonTokenRevoked {
 		t.Fatalf("reason %s", got.Reason)
 	}
-	rec, _ := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
-	fam, err := e.store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now())
-	if err != nil || !fam.Revoked || fam.RevokeReason != revokeReuse {
-		t.Fatalf("family after reuse: %+v %v", fam, err)
+	if fam := e.family(first.RefreshToken); !fam.Revoked || fam.RevokeReason != revokeReuse {
+		t.Fatalf("family after reuse: %+v", fam)
 	}
 	// The legitimate child dies with the family.
 	_, err = e.refresh(second.RefreshToken)
@@ -98,9 +94,7 @@ func TestRefreshConcurrentExactlyOneWins(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d refreshes succeeded, want exactly 1", wins)
 	}
-	rec, _ := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
-	fam, _ := e.store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now())
-	if !fam.Revoked {
+	if !e.family(first.RefreshToken).Revoked {
 		t.Fatal("family not revoked after concurrent reuse")
 	}
 }
@@ -134,22 +128,10 @@ func TestRefreshReuseGrace(t *testing.T) {
 	if retry.AccessToken == "" || retry2.AccessToken == "" || retry2.RefreshToken == retry.RefreshToken {
 		t.Fatalf("grace retries answered %+v and %+v", retry, retry2)
 	}
-	// Each grace retry revoked the previous replacement, pointing at the
-	// next one: lost -> retry -> retry2.
-	for _, link := range []struct {
-		name     string
-		from, to string
-	}{
-		{"lost", lost.RefreshToken, retry.RefreshToken},
-		{"retry", retry.RefreshToken, retry2.RefreshToken},
-	} {
-		rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(link.from), e.clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := replacedPrefix + refreshTokenID(link.to); !rec.Used || rec.ChildID != want {
-			t.Fatalf("%s token: used=%v child=%q, want replaced by the next retry's token", link.name, rec.Used, rec.ChildID)
-		}
+	// Each grace retry replaced the current token and kept the first as the
+	// previous one: lost and retry are neither any more.
+	if fam := e.family(first.RefreshToken); fam.CurrentHash != refreshTokenID(next.RefreshToken) {
+		t.Fatalf("family state after grace retries: %+v", fam.RefreshState)
 	}
 	// The earlier children were revoked: presenting one is reuse, and the
 	// family dies with it.
@@ -163,25 +145,20 @@ func TestRefreshReuseGrace(t *testing.T) {
 	wantErr(t, err, CodeInvalidGrant, 400)
 }
 
-// heldReads is a store whose first two reads of one refresh token wait for
-// each other, so two refreshes both see it unused and then race the
-// compare-and-swap: one must lose it, deterministically.
-type heldReads struct {
+// heldSwaps is a store whose first two swaps wait for each other, so two
+// refreshes of one token race the compare-and-swap: one must lose it,
+// deterministically.
+type heldSwaps struct {
 	*faultStore
-	id     string
 	mu     sync.Mutex
-	reads  int
+	swaps  int
 	bothIn chan struct{}
 }
 
-func (h *heldReads) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
-	t, err := h.faultStore.GetRefreshToken(ctx, id, now)
-	if id != h.id {
-		return t, err
-	}
+func (h *heldSwaps) SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next storage.RefreshState, now time.Time) (storage.RefreshFamily, error) {
 	h.mu.Lock()
-	h.reads++
-	n := h.reads
+	h.swaps++
+	n := h.swaps
 	if n == 2 {
 		close(h.bothIn)
 	}
@@ -189,16 +166,16 @@ func (h *heldReads) GetRefreshToken(ctx context.Context, id string, now time.Tim
 	if n <= 2 {
 		<-h.bothIn
 	}
-	return t, err
+	return h.faultStore.SwapRefreshToken(ctx, id, clientID, oldHash, next, now)
 }
 
-// TestRefreshLostRaceRevokesFamily: of two refreshes that both read the
-// token as unused, the one that loses the swap revokes the family (RFC 9700
-// §4.14), so the winner's new token dies too.
+// TestRefreshLostRaceRevokesFamily: of two refreshes of one token that race
+// the swap, the one that loses it revokes the family (RFC 9700 §4.14), so
+// the winner's new token dies too.
 func TestRefreshLostRaceRevokesFamily(t *testing.T) {
 	e := newEnv(t, nil)
 	first := e.login("")
-	held := &heldReads{faultStore: e.store, id: refreshTokenID(first.RefreshToken), bothIn: make(chan struct{})}
+	held := &heldSwaps{faultStore: e.store, bothIn: make(chan struct{})}
 	svc, err := New(e.cfg, held, e.keys, e.hasher, WithClock(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -224,15 +201,7 @@ func TestRefreshLostRaceRevokesFamily(t *testing.T) {
 	if got := wantErr(t, errs[loser], CodeInvalidGrant, 400); got.Reason != ReasonTokenRevoked {
 		t.Fatalf("loser: reason %s, want %s", got.Reason, ReasonTokenRevoked)
 	}
-	rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fam, err := e.store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !fam.Revoked || fam.RevokeReason != revokeReuse {
+	if fam := e.family(first.RefreshToken); !fam.Revoked || fam.RevokeReason != revokeReuse {
 		t.Fatalf("family after the lost race: revoked=%v reason=%q, want revoked for reuse", fam.Revoked, fam.RevokeReason)
 	}
 	_, err = e.refresh(results[winner].RefreshToken)
@@ -287,10 +256,15 @@ func TestRefreshFailures(t *testing.T) {
 		{name: "malformed", setup: func(e *env, rt string) (TokenRequest, string) {
 			return refreshReq(rt[:len(rt)-1]), ""
 		}, code: CodeInvalidGrant, reason: ReasonTokenInvalid},
-		{name: "unknown", setup: func(e *env, rt string) (TokenRequest, string) {
-			tok, _ := newRefreshToken()
+		{name: "unknown family", setup: func(e *env, rt string) (TokenRequest, string) {
+			tok, _ := newRefreshToken(newFamilyID())
 			return refreshReq(tok), ""
 		}, code: CodeInvalidGrant, reason: ReasonTokenInvalid},
+		{name: "other token of the family is reuse", setup: func(e *env, rt string) (TokenRequest, string) {
+			famID, _ := refreshFamilyID(rt)
+			tok, _ := newRefreshToken(famID)
+			return refreshReq(tok), ""
+		}, code: CodeInvalidGrant, reason: ReasonTokenRevoked, familyRevoked: true},
 		{name: "access token as refresh token", setup: func(e *env, rt string) (TokenRequest, string) {
 			return refreshReq(e.login("").AccessToken), ""
 		}, code: CodeInvalidGrant, reason: ReasonTokenInvalid},
@@ -342,14 +316,7 @@ func TestRefreshFailures(t *testing.T) {
 			if got.Reason != tc.reason {
 				t.Fatalf("reason %q, want %q", got.Reason, tc.reason)
 			}
-			rec, err := e.store.Store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now().Add(-48*time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fam, err := e.store.Store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now().Add(-48*time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fam := e.family(first.RefreshToken)
 			if fam.Revoked != tc.familyRevoked {
 				t.Fatalf("family revoked = %v, want %v", fam.Revoked, tc.familyRevoked)
 			}
@@ -390,29 +357,23 @@ func TestRefreshIdleExpiryNeverPassesFamilyEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(r.RefreshToken), e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := e.clock.Now().Add(10 * time.Hour); !rec.ExpiresAt.Equal(want) {
-		t.Fatalf("child expires %v, want idle end %v", rec.ExpiresAt, want)
+	if got, want := refreshExpiresAt(e.family(r.RefreshToken)), e.clock.Now().Add(10*time.Hour); !got.Equal(want) {
+		t.Fatalf("child expires %v, want idle end %v", got, want)
 	}
 	e.clock.Advance(9 * time.Hour)
 	if r, err = e.refresh(r.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err = e.store.GetRefreshToken(e.ctx, refreshTokenID(r.RefreshToken), e.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if !rec.ExpiresAt.Equal(famEnd) {
-		t.Fatalf("child expires %v, want family end %v", rec.ExpiresAt, famEnd)
+	if got := refreshExpiresAt(e.family(r.RefreshToken)); !got.Equal(famEnd) {
+		t.Fatalf("child expires %v, want family end %v", got, famEnd)
 	}
 }
 
-// TestRefreshStorageFailureKeepsToken: when storing the child fails, the
-// presented token is not consumed, so the client can retry.
+// TestRefreshStorageFailureKeepsToken: when the swap fails, or a storage
+// call after it does (the swap is then undone), the presented token is not
+// consumed, so the client can retry.
 func TestRefreshStorageFailureKeepsToken(t *testing.T) {
-	for _, method := range []string{"CreateRefreshToken", "MarkRefreshTokenUsed", "GetRefreshToken", "GetFamily", "GetUser"} {
+	for _, method := range []string{"SwapRefreshToken", "GetUser"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			first := e.login("")
@@ -444,10 +405,84 @@ func TestRevokedFamilyStaysRevokedOnReuseStorageError(t *testing.T) {
 	e.store.failing.Store(false)
 	_, err = e.refresh(first.RefreshToken)
 	wantErr(t, err, CodeInvalidGrant, 400)
-	rec, _ := e.store.GetRefreshToken(e.ctx, refreshTokenID(first.RefreshToken), e.clock.Now())
-	fam, _ := e.store.GetFamily(e.ctx, rec.FamilyID, e.clock.Now())
-	if !fam.Revoked {
+	if !e.family(first.RefreshToken).Revoked {
 		t.Fatal("family not revoked once storage recovered")
 	}
-	var _ storage.RefreshFamily = fam
+}
+
+// TestRefreshUndoneOnSigningFailure: a refresh that cannot sign gives the
+// presented token back.
+func TestRefreshUndoneOnSigningFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.login("")
+	before := e.family(first.RefreshToken)
+	e.keys.fail.Store(true)
+	_, err := e.refresh(first.RefreshToken)
+	if err == nil {
+		t.Fatal("refresh succeeded without a signing key")
+	}
+	e.keys.fail.Store(false)
+	if after := e.family(first.RefreshToken); after.RefreshState != before.RefreshState {
+		t.Fatalf("state after a failed refresh %+v, want %+v", after.RefreshState, before.RefreshState)
+	}
+	if _, err := e.refresh(first.RefreshToken); err != nil {
+		t.Fatalf("refresh after signing recovered: %v", err)
+	}
+}
+
+// TestRefreshStateStaysOneRecord: many refreshes of a few sessions leave one
+// family per session and nothing else.
+func TestRefreshStateStaysOneRecord(t *testing.T) {
+	e := newEnv(t, nil)
+	const sessions, refreshes = 3, 40
+	for range sessions {
+		rt := e.login("").RefreshToken
+		for range refreshes {
+			r, err := e.refresh(rt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt = r.RefreshToken
+		}
+	}
+	e.clock.Advance(25 * time.Hour)
+	st, err := e.store.Purge(e.ctx, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != (storage.PurgeStats{Families: sessions}) {
+		t.Fatalf("purged %+v, want exactly %d families and nothing else", st, sessions)
+	}
+}
+
+// family returns the family of refresh token rt (even if expired).
+func (e *env) family(rt string) storage.RefreshFamily {
+	e.t.Helper()
+	famID, ok := refreshFamilyID(rt)
+	if !ok {
+		e.t.Fatalf("not a refresh token: %.12s...", rt)
+	}
+	fam, err := e.store.Store.GetFamily(e.ctx, famID, e.clock.Now().Add(-48*time.Hour))
+	if err != nil {
+		e.t.Fatalf("get family: %v", err)
+	}
+	return fam
+}
+
+// TestRefreshGraceAfterIdleExpiry: a grace retry once the session has idled
+// out is invalid_grant, like any expired token.
+func TestRefreshGraceAfterIdleExpiry(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.RefreshReuseGrace = 10 * time.Minute
+		c.RefreshIdleTTL = time.Minute
+	})
+	first := e.login("")
+	if _, err := e.refresh(first.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	_, err := e.refresh(first.RefreshToken)
+	if got := wantErr(t, err, CodeInvalidGrant, 400); got.Reason != ReasonTokenInvalid {
+		t.Fatalf("reason %s, want %s", got.Reason, ReasonTokenInvalid)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
@@ -127,8 +128,11 @@ type Config struct {
 	// PasswordHashConcurrency bounds concurrent password hashes (default:
 	// number of CPUs).
 	PasswordHashConcurrency int
-	// PasswordHashWait is how long a login waits for a hash slot before the
-	// answer is 503 (default 250ms).
+	// PasswordHashQueue bounds the logins waiting for a hash slot (default
+	// 64); a login that finds the queue full is answered 503 at once.
+	PasswordHashQueue int
+	// PasswordHashWait is how long a queued login waits for a hash slot
+	// before the answer is 503 (default 5s).
 	PasswordHashWait time.Duration
 
 	// SessionTTL is the absolute lifetime of an SSO session, counted from
@@ -175,13 +179,14 @@ type IPLimit struct {
 
 // Defaults.
 const (
-	DefaultAccessTTL        = 5 * time.Minute
-	DefaultIDTokenTTL       = time.Hour
-	DefaultRefreshTTL       = 24 * time.Hour
-	DefaultLeeway           = 30 * time.Second
-	DefaultPasswordHashWait = 250 * time.Millisecond
-	DefaultSessionTTL       = 24 * time.Hour
-	DefaultSessionIdleTTL   = 8 * time.Hour
+	DefaultAccessTTL         = 5 * time.Minute
+	DefaultIDTokenTTL        = time.Hour
+	DefaultRefreshTTL        = 24 * time.Hour
+	DefaultLeeway            = 30 * time.Second
+	DefaultPasswordHashWait  = 5 * time.Second
+	DefaultPasswordHashQueue = 64
+	DefaultSessionTTL        = 24 * time.Hour
+	DefaultSessionIdleTTL    = 8 * time.Hour
 	// CodeTTL is the lifetime of an authorization code (not configurable).
 	CodeTTL = 60 * time.Second
 )
@@ -201,6 +206,9 @@ func (c *Config) applyDefaults() {
 	def(&c.SessionIdleTTL, DefaultSessionIdleTTL)
 	if c.PasswordHashConcurrency <= 0 {
 		c.PasswordHashConcurrency = runtime.NumCPU()
+	}
+	if c.PasswordHashQueue <= 0 {
+		c.PasswordHashQueue = DefaultPasswordHashQueue
 	}
 	l := &c.Lockout
 	if l.FreeFailures <= 0 {
@@ -284,7 +292,11 @@ type Service struct {
 	hintVerifier *verify.Verifier
 	hashSlots    chan struct{}
 	pad          hashPad // the work every failed password check does
-	buckets      *ipBuckets
+	// hashWaiting counts logins queued for a hash slot.
+	hashWaiting atomic.Int64
+	// hashTimer starts the wait of a queued login (a fake in tests).
+	hashTimer func(time.Duration) (<-chan time.Time, func())
+	buckets   *ipBuckets
 	// clientBuckets limits failed client authentication per address.
 	clientBuckets *ipBuckets
 }
@@ -308,6 +320,7 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 		log:       slog.Default(),
 		obs:       NopObserver{},
 		hashSlots: make(chan struct{}, cfg.PasswordHashConcurrency),
+		hashTimer: realTimer,
 	}
 	for _, o := range opts {
 		o(s)

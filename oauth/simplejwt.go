@@ -94,11 +94,11 @@ func (s *Service) SimpleJWTVerify(ctx context.Context, token string) error {
 	}
 	now := s.now()
 	if looksLikeRefreshToken(token) {
-		t, _, _, err := s.activeRefresh(ctx, token, now)
+		fam, _, err := s.activeRefresh(ctx, token, now)
 		if err != nil {
 			return err
 		}
-		if t.ClientID != s.cfg.CompatClientID {
+		if fam.ClientID != s.cfg.CompatClientID {
 			return errInvalidGrant(ReasonTokenInvalid, "refresh token was issued to another client")
 		}
 		return nil
@@ -116,14 +116,14 @@ func (s *Service) SimpleJWTBlacklist(ctx context.Context, refresh string) error 
 		return errServer("simplejwt", errSimpleJWTOff)
 	}
 	now := s.now()
-	t, fam, err := s.lookupRefresh(ctx, refresh, now)
+	fam, current, err := s.lookupRefresh(ctx, refresh, now)
 	if err != nil {
 		return err
 	}
-	if t.ClientID != s.cfg.CompatClientID {
+	if fam.ClientID != s.cfg.CompatClientID {
 		return errInvalidGrant(ReasonTokenInvalid, "refresh token was issued to another client")
 	}
-	if t.Used {
+	if !current {
 		return s.revokeForReuse(ctx, fam, now)
 	}
 	if err := s.store.RevokeFamily(ctx, fam.ID, now, revokeByClient); err != nil && !isNotFound(err) {

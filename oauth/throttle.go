@@ -129,8 +129,12 @@ func (ib *ipBuckets) len() int {
 // hashBusyRetry is the Retry-After sent when no hash slot frees in time.
 const hashBusyRetry = time.Second
 
-// acquireHashSlot waits up to PasswordHashWait for one of the bounded
-// password-hash slots. On success the caller must call releaseHashSlot.
+// acquireHashSlot takes one of the bounded password-hash slots. When all are
+// busy the login queues: at most PasswordHashQueue logins wait, each for up
+// to PasswordHashWait, and are served in the order the runtime hands out
+// channel sends. A login that finds the queue full, or whose wait runs out
+// (or whose ctx ends), gets 503 with Retry-After. On success the caller must
+// call releaseHashSlot.
 func (s *Service) acquireHashSlot(ctx context.Context) error {
 	select {
 	case s.hashSlots <- struct{}{}:
@@ -138,17 +142,27 @@ func (s *Service) acquireHashSlot(ctx context.Context) error {
 		return nil
 	default:
 	}
+	if s.hashWaiting.Add(1) > int64(s.cfg.PasswordHashQueue) {
+		s.hashWaiting.Add(-1)
+		s.obs.PasswordHash(0, false)
+		return errHashBusy()
+	}
+	defer s.hashWaiting.Add(-1)
 	start := s.now()
-	t := time.NewTimer(s.cfg.PasswordHashWait)
-	defer t.Stop()
+	expired, stop := s.hashTimer(s.cfg.PasswordHashWait)
+	defer stop()
 	select {
 	case s.hashSlots <- struct{}{}:
 		s.obs.PasswordHash(s.now().Sub(start), true)
 		return nil
-	case <-t.C:
+	case <-expired:
 	case <-ctx.Done():
 	}
 	s.obs.PasswordHash(s.now().Sub(start), false)
+	return errHashBusy()
+}
+
+func errHashBusy() error {
 	return &Error{
 		Code:        CodeTemporarilyUnavailable,
 		Status:      http.StatusServiceUnavailable,
@@ -156,6 +170,12 @@ func (s *Service) acquireHashSlot(ctx context.Context) error {
 		RetryAfter:  hashBusyRetry,
 		Reason:      ReasonBusy,
 	}
+}
+
+// realTimer is the default Service.hashTimer.
+func realTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 func (s *Service) releaseHashSlot() { <-s.hashSlots }

@@ -297,39 +297,25 @@ func (s *Service) issueForLogin(ctx context.Context, client storage.Client, user
 		return resp, nil
 	}
 	fam := storage.RefreshFamily{
-		ID:        randomID(16),
+		ID:        newFamilyID(),
 		ClientID:  client.ID,
 		UserID:    user.ID,
 		Scopes:    scopes,
 		AuthTime:  now,
 		ExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}
+	tok := s.firstRefreshToken(&fam, now)
 	if err := s.store.CreateFamily(ctx, fam); err != nil {
 		return nil, storeErr("create refresh family", err)
-	}
-	tok, id := newRefreshToken()
-	if err := s.store.CreateRefreshToken(ctx, s.refreshRecord(id, fam, now)); err != nil {
-		return nil, storeErr("create refresh token", err)
 	}
 	resp.RefreshToken = tok
 	return resp, nil
 }
 
-// refreshRecord builds the stored record of a new token in fam.
-func (s *Service) refreshRecord(id string, fam storage.RefreshFamily, now time.Time) storage.RefreshToken {
-	exp := fam.ExpiresAt
-	if s.cfg.RefreshIdleTTL > 0 {
-		if idle := now.Add(s.cfg.RefreshIdleTTL); idle.Before(exp) {
-			exp = idle
-		}
-	}
-	return storage.RefreshToken{
-		ID:        id,
-		FamilyID:  fam.ID,
-		ClientID:  fam.ClientID,
-		UserID:    fam.UserID,
-		Scopes:    fam.Scopes,
-		IssuedAt:  now,
-		ExpiresAt: exp,
-	}
+// firstRefreshToken makes a new token the current one of fam (not yet
+// stored) and returns it.
+func (s *Service) firstRefreshToken(fam *storage.RefreshFamily, now time.Time) string {
+	tok, hash := newRefreshToken(fam.ID)
+	fam.RefreshState = storage.RefreshState{CurrentHash: hash, CurrentIssuedAt: now, CurrentExpiresAt: s.idleExpiry(now)}
+	return tok
 }

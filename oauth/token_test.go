@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,19 +129,18 @@ func TestPasswordGrantIssuesTokens(t *testing.T) {
 	if r.TokenType != "Bearer" || r.ExpiresIn != 300 || r.Scope != "openid profile email api:read" {
 		t.Fatalf("response %+v", r)
 	}
-	if !strings.HasPrefix(r.RefreshToken, "sgl_rt_") || len(r.RefreshToken) != 50 || !looksLikeRefreshToken(r.RefreshToken) {
+	if !strings.HasPrefix(r.RefreshToken, "sgl_rt_") || len(r.RefreshToken) != 73 || !looksLikeRefreshToken(r.RefreshToken) {
 		t.Fatalf("refresh token shape %q", r.RefreshToken[:7])
 	}
-	// Only the hash is stored.
-	if _, err := e.store.GetRefreshToken(e.ctx, r.RefreshToken, now); !isNotFound(err) {
-		t.Fatalf("raw refresh token found as a storage id: %v", err)
-	}
-	rec, err := e.store.GetRefreshToken(e.ctx, refreshTokenID(r.RefreshToken), now)
-	if err != nil {
-		t.Fatal(err)
+	// Only the hash is stored: the family record holds no part of the
+	// token's secret.
+	rec := e.family(r.RefreshToken)
+	secret := r.RefreshToken[strings.IndexByte(r.RefreshToken, '.')+1:]
+	if strings.Contains(fmt.Sprintf("%+v", rec), secret) || rec.CurrentHash != refreshTokenID(r.RefreshToken) {
+		t.Fatalf("stored family %+v holds the token or not its hash", rec)
 	}
 	if rec.ClientID != confID || rec.UserID != "42" || !rec.ExpiresAt.Equal(now.Add(24*time.Hour)) {
-		t.Fatalf("stored refresh token %+v", rec)
+		t.Fatalf("stored refresh family %+v", rec)
 	}
 
 	h, c := decodeJWT(t, r.AccessToken)

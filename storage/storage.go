@@ -14,7 +14,7 @@
 //
 // Conventions shared by every backend:
 //   - Times round-trip with at least millisecond precision and come back in UTC.
-//   - Records with an expiry (refresh tokens, families, deny-list entries,
+//   - Records with an expiry (refresh families, deny-list entries,
 //     login-failure counters) are invisible to reads once expired at the
 //     caller's now: reads take now and return ErrNotFound (or false) for an
 //     expired record even if Purge has not removed it yet.
@@ -175,26 +175,11 @@ type KeyEvent struct {
 	Reason string
 }
 
-// RefreshToken is one refresh token; only its hash is stored.
-type RefreshToken struct {
-	// ID is the base64url (no padding) SHA-256 of the token string.
-	ID       string
-	FamilyID string
-	ClientID string
-	UserID   string
-	Scopes   []string
-	IssuedAt time.Time
-	// ExpiresAt is the earlier of the family's absolute expiry and the idle
-	// expiry of this token.
-	ExpiresAt time.Time
-	// Used is set, once, by MarkRefreshTokenUsed.
-	Used   bool
-	UsedAt time.Time
-	// ChildID is the ID of the token issued in exchange for this one.
-	ChildID string
-}
-
-// RefreshFamily groups every refresh token descended from one login.
+// RefreshFamily is the refresh state of one login: every refresh token
+// descended from it. Its size does not grow with refreshes: it keeps the
+// hash of the current token (the only one a refresh may exchange) and of
+// the one before it (for the reuse grace); any older token of the family is
+// reuse. Only hashes of tokens are stored.
 type RefreshFamily struct {
 	ID       string
 	ClientID string
@@ -211,6 +196,27 @@ type RefreshFamily struct {
 	// SessionIDHash is the IDHash of the SSO session the family was issued
 	// in (nil for families from other grants); see FamilyRevoker.
 	SessionIDHash []byte
+
+	// RefreshState is the family's current and previous token.
+	RefreshState
+}
+
+// RefreshState is the part of a family that each refresh replaces, in one
+// compare-and-swap (RefreshStore.SwapRefreshToken).
+type RefreshState struct {
+	// CurrentHash is the base64url (no padding) SHA-256 of the current
+	// refresh token.
+	CurrentHash string
+	// CurrentIssuedAt is when the current token was issued.
+	CurrentIssuedAt time.Time
+	// CurrentExpiresAt is the idle expiry of the current token (the family's
+	// ExpiresAt still bounds it).
+	CurrentExpiresAt time.Time
+	// PreviousHash is the token the last real refresh exchanged ("" before
+	// the first refresh); PreviousUsedAt is when. Within the reuse grace of
+	// PreviousUsedAt the same client may exchange it once more.
+	PreviousHash   string
+	PreviousUsedAt time.Time
 }
 
 // LoginFailures counts recent failed logins for one account key.
@@ -280,9 +286,11 @@ type KeySetStore interface {
 	ListKeyEvents(ctx context.Context) ([]KeyEvent, error)
 }
 
-// RefreshStore holds refresh tokens and their families.
+// RefreshStore holds refresh families: one record per login, whatever the
+// number of refreshes.
 type RefreshStore interface {
-	// CreateFamily stores f. ErrDuplicate if f.ID exists.
+	// CreateFamily stores f (with its first token in f.RefreshState).
+	// ErrDuplicate if f.ID exists.
 	CreateFamily(ctx context.Context, f RefreshFamily) error
 	// GetFamily returns the family, or ErrNotFound if absent or expired at now.
 	// A revoked family is returned with Revoked set.
@@ -290,14 +298,16 @@ type RefreshStore interface {
 	// RevokeFamily marks the family revoked (idempotent: a second call keeps
 	// the first RevokedAt and reason). ErrNotFound if absent.
 	RevokeFamily(ctx context.Context, id string, at time.Time, reason string) error
-	// CreateRefreshToken stores t. ErrDuplicate if t.ID exists.
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
-	// GetRefreshToken returns the token, or ErrNotFound if absent or expired at now.
-	GetRefreshToken(ctx context.Context, id string, now time.Time) (RefreshToken, error)
-	// MarkRefreshTokenUsed atomically sets Used, UsedAt=at and ChildID on an
-	// unused token. Of concurrent callers exactly one succeeds; the others get
-	// ErrConflict. ErrNotFound if absent or expired at at.
-	MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, childID string) error
+	// SwapRefreshToken replaces the family's RefreshState with next in one
+	// atomic compare-and-swap, if the family exists, is not revoked, belongs
+	// to clientID, and its CurrentHash is oldHash, with ExpiresAt and
+	// CurrentExpiresAt both after now. It returns the family as it was
+	// before the swap. Of concurrent callers swapping from the same oldHash
+	// exactly one succeeds. When nothing matched (for whatever reason:
+	// absent, expired, revoked, another client or another current token)
+	// the error is ErrConflict and nothing changed; the caller reads the
+	// family to learn why.
+	SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next RefreshState, now time.Time) (RefreshFamily, error)
 }
 
 // DenyList holds revoked access-token ids until their expiry.
@@ -342,7 +352,8 @@ type LoginThrottleStore interface {
 
 // PurgeStats counts the records one Purge deleted.
 type PurgeStats struct {
-	RefreshTokens int
+	// Families counts refresh families expired by either lifetime (the
+	// absolute one, or the idle expiry of their current token).
 	Families      int
 	DeniedTokens  int
 	LoginFailures int
@@ -353,7 +364,7 @@ type PurgeStats struct {
 
 // Purger deletes records that expired at or before now.
 type Purger interface {
-	// Purge deletes expired refresh tokens, families, deny-list entries,
+	// Purge deletes expired refresh families, deny-list entries,
 	// login-failure counters, sessions (expired by either lifetime), JWKS
 	// consumers and authorization codes (unused ones at ExpiresAt, used ones
 	// AuthCodeRetention after their use). Unexpired records are untouched.

@@ -178,44 +178,61 @@ func TestOAuthAddressRateLimit(t *testing.T) {
 	})
 }
 
-// TestOAuthPasswordHashBound: with one hash slot, a burst of logins gets
-// only 200 or 503 with Retry-After, never another failure.
+// TestOAuthPasswordHashBound: with one hash slot, a burst of logins queues
+// for it: with the default queue every login succeeds; with a queue of 4
+// the logins beyond it get 503 with Retry-After, never another failure.
 func TestOAuthPasswordHashBound(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b Backend) {
-		e := newOAuthEnv(t, b, map[string]string{"security.password_hash_concurrency": "1"})
-		e.start()
-		const n = 24
-		var wg sync.WaitGroup
-		rs := make([]response, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				rs[i] = e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret)
-			}()
-		}
-		close(start)
-		wg.Wait()
-		ok, busy := 0, 0
-		for _, r := range rs {
-			switch {
-			case r.status == 200:
-				ok++
-			case r.status == 503 && r.header.Get("Retry-After") != "" && r.str("error") == "temporarily_unavailable":
-				busy++
-			default:
-				t.Fatalf("unexpected answer %d %s", r.status, r.raw)
-			}
-		}
-		if ok == 0 || busy == 0 {
-			t.Fatalf("%d ok, %d busy: want both", ok, busy)
-		}
-		if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 200 {
-			t.Fatalf("after the burst: %d", r.status)
-		}
-	})
+	tests := []struct {
+		name     string
+		settings map[string]string
+		wantBusy bool
+	}{
+		{"default queue: all wait", map[string]string{"security.password_hash_concurrency": "1"}, false},
+		{"queue of 4: the rest 503", map[string]string{"security.password_hash_concurrency": "1",
+			"security.password_hash_queue": "4", "security.password_hash_wait": "1m"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b Backend) {
+				e := newOAuthEnv(t, b, tc.settings)
+				e.start()
+				const n = 24
+				var wg sync.WaitGroup
+				rs := make([]response, n)
+				start := make(chan struct{})
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						rs[i] = e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				ok, busy := 0, 0
+				for _, r := range rs {
+					switch {
+					case r.status == 200:
+						ok++
+					case r.status == 503 && r.header.Get("Retry-After") != "" && r.str("error") == "temporarily_unavailable":
+						busy++
+					default:
+						t.Fatalf("unexpected answer %d %s", r.status, r.raw)
+					}
+				}
+				if tc.wantBusy && (ok < 5 || busy == 0) {
+					t.Fatalf("%d ok, %d busy: want at least the slot and the queue to succeed, and some 503", ok, busy)
+				}
+				if !tc.wantBusy && busy != 0 {
+					t.Fatalf("%d ok, %d busy: want every login to wait for the slot", ok, busy)
+				}
+				if r := e.post(t, "/oauth2/token", pwForm("alice", alicePW), webID, webSecret); r.status != 200 {
+					t.Fatalf("after the burst: %d", r.status)
+				}
+			})
+		})
+	}
 }
 
 func djangoPBKDF2(pw string, iter int) string {

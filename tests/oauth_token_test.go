@@ -35,7 +35,7 @@ func TestOAuthTokenEndpoint(t *testing.T) {
 		if r.str("token_type") != "Bearer" || r.body["expires_in"] != float64(300) || r.str("scope") != "openid profile email api" {
 			t.Fatalf("token response %s", r.raw)
 		}
-		if !strings.HasPrefix(r.str("refresh_token"), "sgl_rt_") || len(r.str("refresh_token")) != 50 {
+		if !strings.HasPrefix(r.str("refresh_token"), "sgl_rt_") || len(r.str("refresh_token")) != 73 {
 			t.Fatalf("refresh token shape")
 		}
 		h, c := e.verifyJWT(t, r.str("access_token"))

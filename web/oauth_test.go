@@ -303,7 +303,7 @@ func TestTokenEndpointStorageDownIs503(t *testing.T) {
 	_ = f.store.Close()
 	for _, r := range []req{
 		{path: "/oauth2/token", hdr: basicAuth("web", tSecret), body: form("grant_type", "password", "username", "alice", "password", tPassword)},
-		{path: "/oauth2/revoke", hdr: basicAuth("web", tSecret), body: form("token", "sgl_rt_"+strings.Repeat("A", 43))},
+		{path: "/oauth2/revoke", hdr: basicAuth("web", tSecret), body: form("token", "sgl_rt_"+strings.Repeat("A", 22)+"."+strings.Repeat("A", 43))},
 		{path: "/api/token/", ct: "application/json", body: `{"username":"alice","password":"x"}`},
 	} {
 		t.Run(r.path, func(t *testing.T) {

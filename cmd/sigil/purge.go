@@ -65,8 +65,8 @@ func (p *purger) once(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("purge expired records: %w", err)
 	}
-	p.logger.Info("purged expired records", "refresh_tokens", st.RefreshTokens, "families", st.Families,
-		"denied_tokens", st.DeniedTokens, "login_failures", st.LoginFailures, "sessions", st.Sessions, "auth_codes", st.AuthCodes)
+	p.logger.Info("purged expired records", "families", st.Families,
+		"denied_tokens", st.DeniedTokens, "login_failures", st.LoginFailures, "sessions", st.Sessions, "auth_codes", st.AuthCodes, "jwks_consumers", st.JWKSConsumers)
 	return true, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/keys"
@@ -34,6 +36,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 		SimpleJWT:               cfg.Compat.SimpleJWT,
 		CompatClientID:          cfg.Compat.ClientID,
 		PasswordHashConcurrency: sec.EffectivePasswordHashConcurrency(),
+		PasswordHashQueue:       sec.PasswordHashQueue,
 		PasswordHashWait:        sec.PasswordHashWait,
 		Lockout: oauth.Lockout{
 			FreeFailures: sec.Lockout.FreeFailures,
@@ -52,6 +55,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 	if err != nil {
 		return web.Deps{}, nil, err
 	}
+	boundHashMemory(sec.EffectivePasswordHashConcurrency(), params.Memory)
 	if cfg.Compat.SimpleJWT {
 		c, err := store.GetClient(ctx, cfg.Compat.ClientID)
 		switch {
@@ -81,4 +85,16 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// boundHashMemory sets the Go runtime's soft memory limit, unless
+// GOMEMLIMIT is set, to the argon2id memory of every hash slot plus 64 MiB:
+// each login's hash memory is garbage as soon as it ends, and the limit
+// makes the collector free it before the heap doubles, so the server's RSS
+// stays near slots x memory + its base however many logins queue.
+func boundHashMemory(slots int, memoryKiB uint32) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(slots)*int64(memoryKiB)*1024 + 64<<20)
 }

@@ -8,9 +8,11 @@
 // types hide from JSON output, and does not change when those tags do.
 //
 // bbolt runs one writer at a time, so every read-check-write method
-// (MarkRefreshTokenUsed, RehashUserPassword, CompareAndSwapKeySet,
-// RecordLoginFailure, the Create methods) is a single Update transaction and
-// therefore atomic. Every commit is fsynced. The file is held under an
+// (SwapRefreshToken, RehashUserPassword, CompareAndSwapKeySet,
+// RecordLoginFailure, the Create methods) runs inside one read-write
+// transaction and is therefore atomic. Concurrent writes are group-committed:
+// those that queue while a commit is being flushed share the next
+// transaction and its fsync, and none returns before its commit is durable. The file is held under an
 // exclusive lock while open: a second process (or a second Open in the same
 // process) fails after Options.LockTimeout.
 package bolt
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -39,13 +42,15 @@ const schemaVersion = "1"
 
 // Bucket names.
 var (
-	bucketMeta          = []byte("meta")
-	bucketUsers         = []byte("users")
-	bucketUsernames     = []byte("usernames")
-	bucketClients       = []byte("clients")
-	bucketKeySet        = []byte("keyset")
-	bucketKeyEvents     = []byte("key_events")
-	bucketFamilies      = []byte("refresh_families")
+	bucketMeta      = []byte("meta")
+	bucketUsers     = []byte("users")
+	bucketUsernames = []byte("usernames")
+	bucketClients   = []byte("clients")
+	bucketKeySet    = []byte("keyset")
+	bucketKeyEvents = []byte("key_events")
+	bucketFamilies  = []byte("refresh_families")
+	// bucketRefreshTokens held one record per refresh token before a family
+	// kept its own refresh state; Open deletes it.
 	bucketRefreshTokens = []byte("refresh_tokens")
 	bucketDenyList      = []byte("deny_list")
 	bucketLoginFailures = []byte("login_failures")
@@ -60,7 +65,7 @@ var (
 	// bucket was added gains it without a schema version bump.
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsernames, bucketClients, bucketKeySet, bucketKeyEvents,
-		bucketFamilies, bucketRefreshTokens, bucketDenyList, bucketLoginFailures,
+		bucketFamilies, bucketDenyList, bucketLoginFailures,
 		bucketSessions, bucketAuthCodes, bucketConsents, bucketAudit, bucketConsumers, bucketLeases,
 	}
 
@@ -81,6 +86,14 @@ type Options struct {
 type Store struct {
 	db   *bbolt.DB
 	path string
+
+	// writes is the group commit every update goes through while the store
+	// is open; mu guards closed against Close (updates hold it shared).
+	writes *groupCommit
+	mu     sync.RWMutex
+	closed bool
+
+	clients clientCache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -112,6 +125,12 @@ func Open(path string, opts Options) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		// Tokens of the old per-token format can no longer be presented.
+		if tx.Bucket(bucketRefreshTokens) != nil {
+			if err := tx.DeleteBucket(bucketRefreshTokens); err != nil {
+				return fmt.Errorf("delete bucket %s: %w", bucketRefreshTokens, err)
+			}
+		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keySchema); {
 		case v == nil:
@@ -125,7 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, writes: newGroupCommit(db)}, nil
 }
 
 // Path returns the file path given to Open.
@@ -134,6 +153,12 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file lock and closes the file. Calling it again is a
 // no-op; every other method fails once the store is closed.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.writes.stop()
+	}
+	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %s: %w", s.path, err)
 	}
@@ -158,21 +183,35 @@ func (s *Store) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error
 }
 
 // update runs fn in a read-write transaction after checking ctx, wrapping any
-// error with op. The transaction commits (and fsyncs) only if fn returns nil.
+// error with op. Concurrent updates share one transaction, one commit and
+// one fsync (see groupCommit), so fn may run more than once and must reset
+// what it returns through its closure; fn's writes are kept only if it
+// returns nil, and update returns only once they are durable.
 func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	if err := s.db.Update(fn); err != nil {
+	if err := s.write(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil
 }
 
+// write runs fn through the group commit, or, once the store is closed,
+// through bbolt (which fails with ErrDatabaseNotOpen).
+func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return s.db.Update(fn)
+	}
+	return s.writes.do(fn)
+}
+
 // expired reports whether a record expiring at exp is expired at now.
 func expired(exp, now time.Time) bool { return !now.Before(exp) }
 
-// Purge deletes refresh tokens, families, deny-list entries, login-failure
+// Purge deletes refresh families, deny-list entries, login-failure
 // counters, sessions and authorization codes that expired at or before now
 // (see storage.Purger), in one transaction, and counts
 // them. Unexpired records are untouched. On error nothing is deleted.
@@ -183,7 +222,6 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 			bucket []byte
 			count  *int
 		}{
-			{bucketRefreshTokens, &stats.RefreshTokens},
 			{bucketFamilies, &stats.Families},
 			{bucketDenyList, &stats.DeniedTokens},
 			{bucketLoginFailures, &stats.LoginFailures},

@@ -93,7 +93,8 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	for _, err := range []error{
 		s.CreateUser(ctx, user),
 		s.CreateClient(ctx, client),
-		s.CreateRefreshToken(ctx, storage.RefreshToken{ID: "rt", ExpiresAt: now.Add(time.Hour)}),
+		s.CreateFamily(ctx, storage.RefreshFamily{ID: "fam", ClientID: "web", ExpiresAt: now.Add(time.Hour),
+			RefreshState: storage.RefreshState{CurrentHash: "h1", CurrentExpiresAt: now.Add(time.Hour)}}),
 		swapErr,
 	} {
 		if err != nil {
@@ -113,8 +114,8 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if err != nil || string(gotClient.SecretHash) != string(client.SecretHash) {
 		t.Errorf("client after reopen: err %v, secret hash persisted: %v", err, string(gotClient.SecretHash) == string(client.SecretHash))
 	}
-	if _, err := s.GetRefreshToken(ctx, "rt", now); err != nil {
-		t.Errorf("refresh token after reopen: %v", err)
+	if f, err := s.GetFamily(ctx, "fam", now); err != nil || f.CurrentHash != "h1" {
+		t.Errorf("refresh family after reopen: current %q, err %v", f.CurrentHash, err)
 	}
 	ks, err := s.GetKeySet(ctx)
 	if err != nil || ks.Version != 1 || len(ks.Keys) != 1 || string(ks.Keys[0].SealedPrivate) != "sealed" {
@@ -184,7 +185,10 @@ func TestClosedStore(t *testing.T) {
 		{"ListUsers", func() error { _, err := s.ListUsers(ctx); return err }},
 		{"GetKeySet", func() error { _, err := s.GetKeySet(ctx); return err }},
 		{"CompareAndSwapKeySet", func() error { _, err := s.CompareAndSwapKeySet(ctx, 0, storage.KeySet{}); return err }},
-		{"MarkRefreshTokenUsed", func() error { return s.MarkRefreshTokenUsed(ctx, "rt", now, "c") }},
+		{"SwapRefreshToken", func() error {
+			_, err := s.SwapRefreshToken(ctx, "f", "c", "h", storage.RefreshState{}, now)
+			return err
+		}},
 		{"IsAccessTokenDenied", func() error { _, err := s.IsAccessTokenDenied(ctx, "j", now); return err }},
 		{"RecordLoginFailure", func() error { _, err := s.RecordLoginFailure(ctx, "k", now, time.Minute); return err }},
 		{"Purge", func() error { _, err := s.Purge(ctx, now); return err }},
@@ -224,7 +228,7 @@ func TestEmptyIDRejected(t *testing.T) {
 		{"UserID", func() error { return s.CreateUser(t.Context(), storage.User{Username: "u"}) }},
 		{"Username", func() error { return s.CreateUser(t.Context(), storage.User{ID: "u"}) }},
 		{"ClientID", func() error { return s.CreateClient(t.Context(), storage.Client{}) }},
-		{"RefreshTokenID", func() error { return s.CreateRefreshToken(t.Context(), storage.RefreshToken{}) }},
+		{"FamilyID", func() error { return s.CreateFamily(t.Context(), storage.RefreshFamily{}) }},
 		{"SessionIDHash", func() error { return s.CreateSession(t.Context(), storage.Session{UserID: "u"}) }},
 		{"AuthCodeHash", func() error { return s.CreateAuthCode(t.Context(), storage.AuthCode{ClientID: "c"}) }},
 		{"ConsentUserID", func() error { return s.SaveConsent(t.Context(), storage.Consent{ClientID: "c"}) }},
@@ -283,5 +287,63 @@ func TestDecodesRecordsWithoutSSOFields(t *testing.T) {
 		if err != nil {
 			t.Errorf("bucket %s: %v", b, err)
 		}
+	}
+}
+
+// TestOpenDropsPerTokenRecords: a file written when every refresh token had
+// its own record loses that bucket on Open (those tokens can no longer be
+// presented), so its space is reused.
+func TestOpenDropsPerTokenRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sigil.db")
+	s := openTemp(t, path)
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket(bucketRefreshTokens)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("rt"), []byte(`{"id":"rt"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTemp(t, path)
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketRefreshTokens) != nil {
+			t.Error("refresh_tokens bucket still present after Open")
+		}
+		return nil
+	})
+}
+
+// TestGetClientSeesChanges: the decoded-client cache never answers with a
+// record that is no longer stored.
+func TestGetClientSeesChanges(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "sigil.db"))
+	ctx := t.Context()
+	c := storage.Client{ID: "web", Grants: []string{"password"}, Scopes: []string{"a"}}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read is served from the cache
+		got, err := s.GetClient(ctx, "web")
+		if err != nil || len(got.Scopes) != 1 || got.Scopes[0] != "a" {
+			t.Fatalf("GetClient = %+v, %v", got, err)
+		}
+		got.Scopes[0] = "mutated" // a returned record is a copy
+	}
+	if err := s.DeleteClient(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(ctx, "web"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetClient after delete: %v", err)
+	}
+	c.Scopes = []string{"b"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetClient(ctx, "web"); err != nil || got.Scopes[0] != "b" {
+		t.Fatalf("GetClient after re-create = %+v, %v", got, err)
 	}
 }

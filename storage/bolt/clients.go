@@ -1,8 +1,11 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -21,23 +24,73 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	})
 }
 
-// GetClient returns the client, or ErrNotFound.
+// GetClient returns the client, or ErrNotFound. Client authentication
+// calls it on every token request, so the decoded record is kept beside
+// the bytes it came from and reused while the stored bytes are unchanged
+// (compared on every call, so the answer is always the stored record).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	var r clientRecord
-	err := s.view(ctx, fmt.Sprintf("get client %q", id), func(tx *bbolt.Tx) error {
-		ok, err := get(tx.Bucket(bucketClients), id, &r)
-		if err != nil {
-			return err
-		}
-		if !ok {
+	if err := ctx.Err(); err != nil {
+		return storage.Client{}, fmt.Errorf("bolt: get client %q: %w", id, err)
+	}
+	// The op string is formatted only on failure: this is a hot path.
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		data := tx.Bucket(bucketClients).Get([]byte(id))
+		if data == nil {
 			return storage.ErrNotFound
 		}
+		if c, ok := s.clients.get(id, data); ok {
+			r = c
+			return nil
+		}
+		if err := decode(data, &r); err != nil {
+			return err
+		}
+		s.clients.put(id, data, r)
 		return nil
 	})
 	if err != nil {
-		return storage.Client{}, err
+		return storage.Client{}, fmt.Errorf("bolt: get client %q: %w", id, err)
 	}
-	return r.client(), nil
+	c := r.client()
+	c.SecretHash = slices.Clone(c.SecretHash)
+	c.Grants, c.Scopes, c.Audiences = slices.Clone(c.Grants), slices.Clone(c.Scopes), slices.Clone(c.Audiences)
+	c.RedirectURIs, c.PostLogoutRedirectURIs = slices.Clone(c.RedirectURIs), slices.Clone(c.PostLogoutRedirectURIs)
+	return c, nil
+}
+
+// clientCache maps client ids to a decoded record and the stored bytes it
+// was decoded from; at most maxCachedClients entries.
+type clientCache struct {
+	mu sync.Mutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	raw []byte
+	r   clientRecord
+}
+
+const maxCachedClients = 1024
+
+func (c *clientCache) get(id string, raw []byte) (clientRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || !bytes.Equal(e.raw, raw) {
+		return clientRecord{}, false
+	}
+	return e.r, true
+}
+
+func (c *clientCache) put(id string, raw []byte, r clientRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedClients {
+		c.m = make(map[string]cachedClient)
+	}
+	// raw lives in the mmap only while the transaction is open: copy it.
+	c.m[id] = cachedClient{raw: bytes.Clone(raw), r: r}
 }
 
 // ListClients returns every client ordered by ID (byte order).

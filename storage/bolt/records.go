@@ -266,15 +266,37 @@ type familyRecord struct {
 
 	// SessionIDHash is absent from records older than single sign-on.
 	SessionIDHash []byte `json:"session_id_hash,omitempty"`
+
+	// The refresh state. CurrentExpiresAt is stored as idle_expires_at, so
+	// Purge (expiringRecord) deletes a family whose current token idled out.
+	CurrentHash      string    `json:"current_hash,omitempty"`
+	CurrentIssuedAt  time.Time `json:"current_issued_at,omitzero"`
+	CurrentExpiresAt time.Time `json:"idle_expires_at,omitzero"`
+	PreviousHash     string    `json:"previous_hash,omitempty"`
+	PreviousUsedAt   time.Time `json:"previous_used_at,omitzero"`
+}
+
+func (r *familyRecord) setState(st storage.RefreshState) {
+	r.CurrentHash, r.CurrentIssuedAt, r.CurrentExpiresAt = st.CurrentHash, utc(st.CurrentIssuedAt), utc(st.CurrentExpiresAt)
+	r.PreviousHash, r.PreviousUsedAt = st.PreviousHash, utc(st.PreviousUsedAt)
+}
+
+func (r familyRecord) state() storage.RefreshState {
+	return storage.RefreshState{
+		CurrentHash: r.CurrentHash, CurrentIssuedAt: utc(r.CurrentIssuedAt), CurrentExpiresAt: utc(r.CurrentExpiresAt),
+		PreviousHash: r.PreviousHash, PreviousUsedAt: utc(r.PreviousUsedAt),
+	}
 }
 
 func familyToRecord(f storage.RefreshFamily) familyRecord {
-	return familyRecord{
+	r := familyRecord{
 		ID: f.ID, ClientID: f.ClientID, UserID: f.UserID, Scopes: f.Scopes,
 		AuthTime: utc(f.AuthTime), ExpiresAt: utc(f.ExpiresAt),
 		Revoked: f.Revoked, RevokedAt: utc(f.RevokedAt), RevokeReason: f.RevokeReason,
 		SessionIDHash: f.SessionIDHash,
 	}
+	r.setState(f.RefreshState)
+	return r
 }
 
 func (r familyRecord) family() storage.RefreshFamily {
@@ -283,35 +305,7 @@ func (r familyRecord) family() storage.RefreshFamily {
 		AuthTime: utc(r.AuthTime), ExpiresAt: utc(r.ExpiresAt),
 		Revoked: r.Revoked, RevokedAt: utc(r.RevokedAt), RevokeReason: r.RevokeReason,
 		SessionIDHash: r.SessionIDHash,
-	}
-}
-
-type refreshTokenRecord struct {
-	ID        string    `json:"id"`
-	FamilyID  string    `json:"family_id"`
-	ClientID  string    `json:"client_id"`
-	UserID    string    `json:"user_id"`
-	Scopes    []string  `json:"scopes,omitempty"`
-	IssuedAt  time.Time `json:"issued_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Used      bool      `json:"used,omitempty"`
-	UsedAt    time.Time `json:"used_at,omitzero"`
-	ChildID   string    `json:"child_id,omitempty"`
-}
-
-func refreshTokenToRecord(t storage.RefreshToken) refreshTokenRecord {
-	return refreshTokenRecord{
-		ID: t.ID, FamilyID: t.FamilyID, ClientID: t.ClientID, UserID: t.UserID,
-		Scopes: t.Scopes, IssuedAt: utc(t.IssuedAt), ExpiresAt: utc(t.ExpiresAt),
-		Used: t.Used, UsedAt: utc(t.UsedAt), ChildID: t.ChildID,
-	}
-}
-
-func (r refreshTokenRecord) refreshToken() storage.RefreshToken {
-	return storage.RefreshToken{
-		ID: r.ID, FamilyID: r.FamilyID, ClientID: r.ClientID, UserID: r.UserID,
-		Scopes: r.Scopes, IssuedAt: utc(r.IssuedAt), ExpiresAt: utc(r.ExpiresAt),
-		Used: r.Used, UsedAt: utc(r.UsedAt), ChildID: r.ChildID,
+		RefreshState:  r.state(),
 	}
 }
 

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,60 +72,29 @@ func (s *Store) RevokeFamily(ctx context.Context, id string, at time.Time, reaso
 	})
 }
 
-// CreateRefreshToken stores t. ErrDuplicate if t.ID exists (even if expired
-// but not yet purged).
-func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	return s.update(ctx, "create refresh token", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketRefreshTokens)
-		if b.Get([]byte(t.ID)) != nil {
-			return storage.ErrDuplicate
+// SwapRefreshToken replaces the refresh state in one Update transaction, so
+// of concurrent callers swapping from the same oldHash exactly one succeeds;
+// the others, and any call whose conditions do not hold, get ErrConflict.
+func (s *Store) SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next storage.RefreshState, now time.Time) (storage.RefreshFamily, error) {
+	var before familyRecord
+	err := s.update(ctx, fmt.Sprintf("swap refresh token of family %q", id), func(tx *bbolt.Tx) error {
+		err := getFamily(tx, id, &before)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("absent: %w", storage.ErrConflict)
 		}
-		return put(b, t.ID, refreshTokenToRecord(t))
-	})
-}
-
-// getRefreshToken decodes the token id into r, or returns ErrNotFound if it
-// is absent or expired at now.
-func getRefreshToken(tx *bbolt.Tx, id string, now time.Time, r *refreshTokenRecord) error {
-	ok, err := get(tx.Bucket(bucketRefreshTokens), id, r)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return storage.ErrNotFound
-	}
-	if expired(r.ExpiresAt, now) {
-		return fmt.Errorf("expired: %w", storage.ErrNotFound)
-	}
-	return nil
-}
-
-// GetRefreshToken returns the token, or ErrNotFound if absent or expired at
-// now.
-func (s *Store) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
-	var r refreshTokenRecord
-	err := s.view(ctx, "get refresh token", func(tx *bbolt.Tx) error {
-		return getRefreshToken(tx, id, now, &r)
-	})
-	if err != nil {
-		return storage.RefreshToken{}, err
-	}
-	return r.refreshToken(), nil
-}
-
-// MarkRefreshTokenUsed sets Used, UsedAt=at and ChildID on an unused token in
-// one transaction, so of concurrent callers exactly one succeeds and the
-// others get ErrConflict. ErrNotFound if absent or expired at at.
-func (s *Store) MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, childID string) error {
-	return s.update(ctx, "mark refresh token used", func(tx *bbolt.Tx) error {
-		var r refreshTokenRecord
-		if err := getRefreshToken(tx, id, at, &r); err != nil {
+		if err != nil {
 			return err
 		}
-		if r.Used {
-			return fmt.Errorf("already used: %w", storage.ErrConflict)
+		if before.Revoked || before.ClientID != clientID || before.CurrentHash != oldHash || oldHash == "" ||
+			expired(before.ExpiresAt, now) || expired(before.CurrentExpiresAt, now) {
+			return fmt.Errorf("not the current token: %w", storage.ErrConflict)
 		}
-		r.Used, r.UsedAt, r.ChildID = true, utc(at), childID
-		return put(tx.Bucket(bucketRefreshTokens), id, r)
+		r := before
+		r.setState(next)
+		return put(tx.Bucket(bucketFamilies), id, r)
 	})
+	if err != nil {
+		return storage.RefreshFamily{}, err
+	}
+	return before.family(), nil
 }

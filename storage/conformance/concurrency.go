@@ -12,7 +12,7 @@ import (
 )
 
 var concurrencyTests = []subtest{
-	{"RefreshTokenUsedOnce", testRaceMarkUsed},
+	{"RefreshTokenSwappedOnce", testRaceSwap},
 	{"KeySetTwoWriters", func(t *testing.T, s storage.Store) { testRaceKeySet(t, s, 2, 20) }},
 	{"KeySetTenWriters", func(t *testing.T, s storage.Store) { testRaceKeySet(t, s, 10, 3) }},
 	{"LoginFailureCounter", testRaceLoginFailures},
@@ -44,18 +44,18 @@ func oneWinner(t *testing.T, what string, errs []error, want error) int {
 	return winner
 }
 
-func testRaceMarkUsed(t *testing.T, s storage.Store) {
+func testRaceSwap(t *testing.T, s storage.Store) {
 	const n = 50
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), newRefreshToken("rt1", "fam1", time.Hour)))
+	must(t, "CreateFamily", s.CreateFamily(ctx(t), newFamily("fam1")))
 	errs := make([]error, n)
 	startTogether(n, func(i int) {
-		errs[i] = s.MarkRefreshTokenUsed(ctx(t), "rt1", at(time.Minute), fmt.Sprintf("child-%d", i))
+		_, errs[i] = s.SwapRefreshToken(ctx(t), "fam1", "web", "h0-fam1", stateAt(fmt.Sprintf("child-%d", i), "h0-fam1", time.Minute), at(time.Minute))
 	})
-	winner := oneWinner(t, "MarkRefreshTokenUsed", errs, storage.ErrConflict)
-	got, err := s.GetRefreshToken(ctx(t), "rt1", at(time.Minute))
-	must(t, "GetRefreshToken", err)
-	if want := fmt.Sprintf("child-%d", winner); !got.Used || got.ChildID != want {
-		t.Fatalf("stored token Used=%v ChildID=%q, want the winner's %q", got.Used, got.ChildID, want)
+	winner := oneWinner(t, "SwapRefreshToken", errs, storage.ErrConflict)
+	got, err := s.GetFamily(ctx(t), "fam1", at(time.Minute))
+	must(t, "GetFamily", err)
+	if want := fmt.Sprintf("child-%d", winner); got.CurrentHash != want || got.PreviousHash != "h0-fam1" {
+		t.Fatalf("stored state current %q previous %q, want the winner's %q after h0-fam1", got.CurrentHash, got.PreviousHash, want)
 	}
 }
 

@@ -62,7 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"KeySet", keySetTests},
 		{"KeyEvents", keyEventTests},
 		{"Families", familyTests},
-		{"RefreshTokens", refreshTokenTests},
+		{"RefreshState", refreshStateTests},
 		{"DenyList", denyListTests},
 		{"LoginFailures", loginFailureTests},
 		{"Sessions", sessionTests},

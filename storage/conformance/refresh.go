@@ -15,15 +15,13 @@ var familyTests = []subtest{
 	{"Copies", testFamilyCopies},
 }
 
-var refreshTokenTests = []subtest{
-	{"CreateGet", testRefreshCreateGet},
-	{"MarkUsed", testRefreshMarkUsed},
-	{"Duplicate", testRefreshDuplicate},
-	{"Expiry", testRefreshExpiry},
-	{"Copies", testRefreshCopies},
+var refreshStateTests = []subtest{
+	{"Swap", testRefreshSwap},
+	{"SwapConditions", testRefreshSwapConditions},
 }
 
-// newFamily returns a family that expires at base+24h.
+// newFamily returns a family that expires at base+24h, whose current token
+// "h0-"+id idles out at base+12h.
 func newFamily(id string) storage.RefreshFamily {
 	return storage.RefreshFamily{
 		ID:        id,
@@ -32,20 +30,11 @@ func newFamily(id string) storage.RefreshFamily {
 		Scopes:    []string{"openid", "offline_access"},
 		AuthTime:  base,
 		ExpiresAt: at(24 * time.Hour),
-	}
-}
-
-// newRefreshToken returns an unused token of family fam that expires at
-// base+exp.
-func newRefreshToken(id, fam string, exp time.Duration) storage.RefreshToken {
-	return storage.RefreshToken{
-		ID:        id,
-		FamilyID:  fam,
-		ClientID:  "web",
-		UserID:    "u1",
-		Scopes:    []string{"openid", "offline_access"},
-		IssuedAt:  base,
-		ExpiresAt: at(exp),
+		RefreshState: storage.RefreshState{
+			CurrentHash:      "h0-" + id,
+			CurrentIssuedAt:  base,
+			CurrentExpiresAt: at(12 * time.Hour),
+		},
 	}
 }
 
@@ -125,105 +114,76 @@ func testFamilyCopies(t *testing.T, s storage.Store) {
 	wantEqual(t, "family after mutating a returned record", newFamily("fam1"), again)
 }
 
-func testRefreshCreateGet(t *testing.T, s storage.Store) {
-	rt := newRefreshToken("rt1", "fam1", time.Hour)
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), rt))
-	got, err := s.GetRefreshToken(ctx(t), "rt1", base)
-	must(t, "GetRefreshToken", err)
-	wantEqual(t, "GetRefreshToken", rt, got)
-	wantUTC(t, "GetRefreshToken ExpiresAt", got.ExpiresAt)
-	if got.Used || !got.UsedAt.IsZero() || got.ChildID != "" {
-		t.Fatalf("new token came back used: %+v", got)
+// stateAt is the refresh state after a refresh at base+d to token h.
+func stateAt(h, prev string, d time.Duration) storage.RefreshState {
+	return storage.RefreshState{
+		CurrentHash: h, CurrentIssuedAt: at(d), CurrentExpiresAt: at(d + 12*time.Hour),
+		PreviousHash: prev, PreviousUsedAt: at(d),
 	}
-	_, err = s.GetRefreshToken(ctx(t), "nobody", base)
-	wantErr(t, "GetRefreshToken unknown", err, storage.ErrNotFound)
 }
 
-func testRefreshMarkUsed(t *testing.T, s storage.Store) {
-	rt := newRefreshToken("rt1", "fam1", time.Hour)
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), rt))
-	other := newRefreshToken("rt2", "fam1", time.Hour)
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), other))
+func testRefreshSwap(t *testing.T, s storage.Store) {
+	f := newFamily("fam1")
+	must(t, "CreateFamily", s.CreateFamily(ctx(t), f))
+	must(t, "CreateFamily other", s.CreateFamily(ctx(t), newFamily("fam2")))
 
-	usedAt := at(time.Minute)
-	must(t, "MarkRefreshTokenUsed", s.MarkRefreshTokenUsed(ctx(t), "rt1", usedAt, "child-1"))
-	got, err := s.GetRefreshToken(ctx(t), "rt1", usedAt)
-	must(t, "GetRefreshToken", err)
-	want := rt
-	want.Used, want.UsedAt, want.ChildID = true, usedAt, "child-1"
-	wantEqual(t, "used token", want, got)
+	next := stateAt("h1", "h0-fam1", time.Minute)
+	before, err := s.SwapRefreshToken(ctx(t), "fam1", "web", "h0-fam1", next, at(time.Minute))
+	must(t, "SwapRefreshToken", err)
+	wantEqual(t, "family returned by SwapRefreshToken (as it was before)", f, before)
+	wantUTC(t, "SwapRefreshToken CurrentExpiresAt", before.CurrentExpiresAt)
 
-	err = s.MarkRefreshTokenUsed(ctx(t), "rt1", at(2*time.Minute), "child-2")
-	wantErr(t, "second MarkRefreshTokenUsed", err, storage.ErrConflict)
-	got, err = s.GetRefreshToken(ctx(t), "rt1", usedAt)
-	must(t, "GetRefreshToken", err)
-	wantEqual(t, "used token after second mark", want, got)
+	want := f
+	want.RefreshState = next
+	got, err := s.GetFamily(ctx(t), "fam1", at(time.Minute))
+	must(t, "GetFamily", err)
+	wantEqual(t, "family after the swap", want, got)
+	wantUTC(t, "GetFamily PreviousUsedAt", got.PreviousUsedAt)
 
-	// The other token is untouched.
-	got, err = s.GetRefreshToken(ctx(t), "rt2", usedAt)
-	must(t, "GetRefreshToken rt2", err)
-	wantEqual(t, "unrelated token", other, got)
+	// The replaced token cannot be swapped again; the state stays.
+	_, err = s.SwapRefreshToken(ctx(t), "fam1", "web", "h0-fam1", stateAt("h2", "h0-fam1", 2*time.Minute), at(2*time.Minute))
+	wantErr(t, "second swap from the old token", err, storage.ErrConflict)
+	got, err = s.GetFamily(ctx(t), "fam1", at(2*time.Minute))
+	must(t, "GetFamily", err)
+	wantEqual(t, "family after a lost swap", want, got)
 
-	err = s.MarkRefreshTokenUsed(ctx(t), "nobody", usedAt, "child")
-	wantErr(t, "MarkRefreshTokenUsed unknown", err, storage.ErrNotFound)
+	// The next one chains from the new current token.
+	_, err = s.SwapRefreshToken(ctx(t), "fam1", "web", "h1", stateAt("h2", "h1", 3*time.Minute), at(3*time.Minute))
+	must(t, "swap from the new token", err)
+
+	// The other family is untouched.
+	got, err = s.GetFamily(ctx(t), "fam2", at(3*time.Minute))
+	must(t, "GetFamily fam2", err)
+	wantEqual(t, "unrelated family", newFamily("fam2"), got)
 }
 
-func testRefreshDuplicate(t *testing.T, s storage.Store) {
-	orig := newRefreshToken("rt1", "fam1", time.Hour)
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), orig))
-	dup := newRefreshToken("rt1", "fam2", 2*time.Hour)
-	dup.UserID = "impostor"
-	wantErr(t, "CreateRefreshToken duplicate", s.CreateRefreshToken(ctx(t), dup), storage.ErrDuplicate)
-
-	// A duplicate of a used token must not reset it either.
-	must(t, "MarkRefreshTokenUsed", s.MarkRefreshTokenUsed(ctx(t), "rt1", at(time.Minute), "child"))
-	wantErr(t, "CreateRefreshToken duplicate of used", s.CreateRefreshToken(ctx(t), dup), storage.ErrDuplicate)
-	got, err := s.GetRefreshToken(ctx(t), "rt1", base)
-	must(t, "GetRefreshToken", err)
-	want := orig
-	want.Used, want.UsedAt, want.ChildID = true, at(time.Minute), "child"
-	wantEqual(t, "original token after duplicates", want, got)
-}
-
-func testRefreshExpiry(t *testing.T, s storage.Store) {
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), newRefreshToken("rt1", "fam1", time.Hour)))
+func testRefreshSwapConditions(t *testing.T, s storage.Store) {
+	must(t, "CreateFamily", s.CreateFamily(ctx(t), newFamily("fam1")))
+	revoked := newFamily("revoked")
+	must(t, "CreateFamily revoked", s.CreateFamily(ctx(t), revoked))
+	must(t, "RevokeFamily", s.RevokeFamily(ctx(t), "revoked", base, "logout"))
 	tests := []struct {
-		name string
-		now  time.Time
-		want error
+		name, id, client, old string
+		now                   time.Time
 	}{
-		{"Before", at(time.Hour - time.Millisecond), nil},
-		{"AtExpiry", at(time.Hour), storage.ErrNotFound},
-		{"After", at(2 * time.Hour), storage.ErrNotFound},
+		{"Absent", "nobody", "web", "h0-nobody", base},
+		{"OtherClient", "fam1", "cli", "h0-fam1", base},
+		{"NotCurrent", "fam1", "web", "h-other", base},
+		{"EmptyHash", "fam1", "web", "", base},
+		{"Revoked", "revoked", "web", "h0-revoked", base},
+		{"IdleExpired", "fam1", "web", "h0-fam1", at(12 * time.Hour)},
+		{"FamilyExpired", "fam1", "web", "h0-fam1", at(24 * time.Hour)},
 	}
 	for _, tc := range tests {
-		t.Run("Get"+tc.name, func(t *testing.T) {
-			_, err := s.GetRefreshToken(ctx(t), "rt1", tc.now)
-			wantErr(t, "GetRefreshToken", err, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.SwapRefreshToken(ctx(t), tc.id, tc.client, tc.old, stateAt("hx", tc.old, 0), tc.now)
+			wantErr(t, "SwapRefreshToken", err, storage.ErrConflict)
 		})
 	}
-
-	// Marking an expired token fails with ErrNotFound and leaves it unused.
-	for _, now := range []time.Time{at(time.Hour), at(2 * time.Hour)} {
-		err := s.MarkRefreshTokenUsed(ctx(t), "rt1", now, "child")
-		wantErr(t, "MarkRefreshTokenUsed on expired token", err, storage.ErrNotFound)
-	}
-	got, err := s.GetRefreshToken(ctx(t), "rt1", base)
-	must(t, "GetRefreshToken", err)
-	if got.Used || got.ChildID != "" {
-		t.Fatalf("MarkRefreshTokenUsed on an expired token changed it: %+v", got)
-	}
-}
-
-func testRefreshCopies(t *testing.T, s storage.Store) {
-	rt := newRefreshToken("rt1", "fam1", time.Hour)
-	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx(t), rt))
-	rt.Scopes[0] = "mutated"
-	got, err := s.GetRefreshToken(ctx(t), "rt1", base)
-	must(t, "GetRefreshToken", err)
-	wantEqual(t, "token after mutating the created record", newRefreshToken("rt1", "fam1", time.Hour), got)
-	got.Scopes[0] = "mutated"
-	again, err := s.GetRefreshToken(ctx(t), "rt1", base)
-	must(t, "GetRefreshToken", err)
-	wantEqual(t, "token after mutating a returned record", newRefreshToken("rt1", "fam1", time.Hour), again)
+	got, err := s.GetFamily(ctx(t), "fam1", base)
+	must(t, "GetFamily", err)
+	wantEqual(t, "family after refused swaps", newFamily("fam1"), got)
+	// Just before the idle expiry the swap still works.
+	_, err = s.SwapRefreshToken(ctx(t), "fam1", "web", "h0-fam1", stateAt("h1", "h0-fam1", time.Hour), at(12*time.Hour-time.Millisecond))
+	must(t, "SwapRefreshToken before the idle expiry", err)
 }

@@ -156,28 +156,12 @@ func (s *Store) RevokeFamily(ctx context.Context, id string, at time.Time, reaso
 	return err
 }
 
-// CreateRefreshToken calls the wrapped store's CreateRefreshToken under the per-call deadline.
-func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	ctx, done := s.begin(ctx, "CreateRefreshToken", true)
-	err := s.next.CreateRefreshToken(ctx, t)
-	done(err)
-	return err
-}
-
-// GetRefreshToken calls the wrapped store's GetRefreshToken under the per-call deadline.
-func (s *Store) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
-	ctx, done := s.begin(ctx, "GetRefreshToken", true)
-	v, err := s.next.GetRefreshToken(ctx, id, now)
+// SwapRefreshToken calls the wrapped store's SwapRefreshToken under the per-call deadline.
+func (s *Store) SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next storage.RefreshState, now time.Time) (storage.RefreshFamily, error) {
+	ctx, done := s.begin(ctx, "SwapRefreshToken", true)
+	v, err := s.next.SwapRefreshToken(ctx, id, clientID, oldHash, next, now)
 	done(err)
 	return v, err
-}
-
-// MarkRefreshTokenUsed calls the wrapped store's MarkRefreshTokenUsed under the per-call deadline.
-func (s *Store) MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, childID string) error {
-	ctx, done := s.begin(ctx, "MarkRefreshTokenUsed", true)
-	err := s.next.MarkRefreshTokenUsed(ctx, id, at, childID)
-	done(err)
-	return err
 }
 
 // DenyAccessToken calls the wrapped store's DenyAccessToken under the per-call deadline.

@@ -18,9 +18,11 @@
 //     correctness never depends on them.
 //
 // Collections: users, usernames, clients, keyset (one document, _id
-// "keyset"), key_events, refresh_tokens, refresh_families, denylist,
+// "keyset"), key_events, refresh_families (one document per login, holding
+// the hashes of its current and previous refresh token), denylist,
 // login_failures, sessions, auth_codes, consents (_id: length-prefixed user
-// id and client id), audit, jwks_consumers.
+// id and client id), audit, jwks_consumers. A refresh_tokens collection left by earlier versions is
+// no longer read; its TTL index empties it.
 //
 // Times are stored as BSON datetimes (millisecond precision) and returned in
 // UTC; zero times are not stored and come back as the zero time.
@@ -37,6 +39,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -52,7 +55,6 @@ const (
 	collClients   = "clients"
 	collKeySet    = "keyset"
 	collKeyEvents = "key_events"
-	collRefresh   = "refresh_tokens"
 	collFamilies  = "refresh_families"
 	collDenyList  = "denylist"
 	collFailures  = "login_failures"
@@ -76,7 +78,7 @@ type Store struct {
 	db     *mongo.Database
 
 	users, usernames, clients, keySet, keyEvents *mongo.Collection
-	refresh, families, denyList, failures        *mongo.Collection
+	families, denyList, failures                 *mongo.Collection
 	sessions, codes, consents                    *mongo.Collection
 	audit, consumers                             *mongo.Collection
 
@@ -105,6 +107,21 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 // that cannot reach MongoDB fails its start quickly), and so does each later
 // operation.
 func OpenTimeout(ctx context.Context, uri, database string, selection time.Duration) (*Store, error) {
+	return OpenWith(ctx, uri, database, Options{ServerSelectionTimeout: selection})
+}
+
+// Options tune OpenWith.
+type Options struct {
+	// ServerSelectionTimeout is used when the URI sets none (default 10s).
+	ServerSelectionTimeout time.Duration
+	// Monitor, when set, sees every command the driver sends (tests count
+	// round trips with it).
+	Monitor *event.CommandMonitor
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, uri, database string, o Options) (*Store, error) {
+	selection := o.ServerSelectionTimeout
 	secret := uriPassword(uri)
 	hosts := uriHosts(uri)
 	if database == "" {
@@ -118,6 +135,9 @@ func OpenTimeout(ctx context.Context, uri, database string, selection time.Durat
 		opts.SetServerSelectionTimeout(selection)
 	}
 	opts.SetWriteConcern(writeconcern.Majority()).SetRetryWrites(true)
+	if o.Monitor != nil {
+		opts.SetMonitor(o.Monitor)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, redact(fmt.Errorf("mongo: connect to %s: %w", hosts, err), secret)
@@ -144,7 +164,6 @@ func newStore(client *mongo.Client, database, secret string) *Store {
 		clients:   db.Collection(collClients),
 		keySet:    db.Collection(collKeySet),
 		keyEvents: db.Collection(collKeyEvents),
-		refresh:   db.Collection(collRefresh),
 		families:  db.Collection(collFamilies),
 		denyList:  db.Collection(collDenyList),
 		failures:  db.Collection(collFailures),
@@ -235,7 +254,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		coll  *mongo.Collection
 		field string
 	}{
-		{s.refresh, "expires_at"}, {s.families, "expires_at"}, {s.denyList, "expires_at"},
+		{s.families, "expires_at"}, {s.families, "current_expires_at"}, {s.denyList, "expires_at"},
 		{s.failures, "expires_at"}, {s.consumers, "expires_at"},
 		// A session dies at the earlier of its two expiries: each TTL index
 		// deletes it independently.

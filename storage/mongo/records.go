@@ -104,21 +104,6 @@ type keyEventDoc struct {
 	Reason string     `bson:"reason,omitempty"`
 }
 
-// refreshDoc is a document of the refresh_tokens collection. ExpiresAt is
-// always stored (the TTL index and every expiry filter use it).
-type refreshDoc struct {
-	ID        string     `bson:"_id"`
-	FamilyID  string     `bson:"family_id"`
-	ClientID  string     `bson:"client_id"`
-	UserID    string     `bson:"user_id"`
-	Scopes    []string   `bson:"scopes,omitempty"`
-	IssuedAt  *time.Time `bson:"issued_at,omitempty"`
-	ExpiresAt time.Time  `bson:"expires_at"`
-	Used      bool       `bson:"used"`
-	UsedAt    *time.Time `bson:"used_at,omitempty"`
-	ChildID   string     `bson:"child_id,omitempty"`
-}
-
 // familyDoc is a document of the refresh_families collection.
 type familyDoc struct {
 	ID           string     `bson:"_id"`
@@ -134,6 +119,14 @@ type familyDoc struct {
 	// SessionID is the base64url SHA-256 of the SSO session id (indexed for
 	// RevokeSessionFamilies); absent for other families.
 	SessionID string `bson:"session_id,omitempty"`
+
+	// The refresh state (storage.RefreshState); current_expires_at has a
+	// TTL index, so a family whose current token idled out goes away.
+	CurrentHash      string     `bson:"current_hash"`
+	CurrentIssuedAt  *time.Time `bson:"current_issued_at,omitempty"`
+	CurrentExpiresAt *time.Time `bson:"current_expires_at,omitempty"`
+	PreviousHash     string     `bson:"previous_hash,omitempty"`
+	PreviousUsedAt   *time.Time `bson:"previous_used_at,omitempty"`
 }
 
 // deniedDoc is a document of the denylist collection.
@@ -356,36 +349,6 @@ func (d keyEventDoc) record() storage.KeyEvent {
 	}
 }
 
-func toRefreshDoc(t storage.RefreshToken) refreshDoc {
-	return refreshDoc{
-		ID:        t.ID,
-		FamilyID:  t.FamilyID,
-		ClientID:  t.ClientID,
-		UserID:    t.UserID,
-		Scopes:    clone(t.Scopes),
-		IssuedAt:  tp(t.IssuedAt),
-		ExpiresAt: t.ExpiresAt.UTC(),
-		Used:      t.Used,
-		UsedAt:    tp(t.UsedAt),
-		ChildID:   t.ChildID,
-	}
-}
-
-func (d refreshDoc) record() storage.RefreshToken {
-	return storage.RefreshToken{
-		ID:        d.ID,
-		FamilyID:  d.FamilyID,
-		ClientID:  d.ClientID,
-		UserID:    d.UserID,
-		Scopes:    clone(d.Scopes),
-		IssuedAt:  ft(d.IssuedAt),
-		ExpiresAt: fv(d.ExpiresAt),
-		Used:      d.Used,
-		UsedAt:    ft(d.UsedAt),
-		ChildID:   d.ChildID,
-	}
-}
-
 func toFamilyDoc(f storage.RefreshFamily) familyDoc {
 	return familyDoc{
 		ID:           f.ID,
@@ -398,6 +361,12 @@ func toFamilyDoc(f storage.RefreshFamily) familyDoc {
 		RevokedAt:    tp(f.RevokedAt),
 		RevokeReason: f.RevokeReason,
 		SessionID:    hashID(f.SessionIDHash),
+
+		CurrentHash:      f.CurrentHash,
+		CurrentIssuedAt:  tp(f.CurrentIssuedAt),
+		CurrentExpiresAt: tp(f.CurrentExpiresAt),
+		PreviousHash:     f.PreviousHash,
+		PreviousUsedAt:   tp(f.PreviousUsedAt),
 	}
 }
 
@@ -413,6 +382,13 @@ func (d familyDoc) record() storage.RefreshFamily {
 		RevokedAt:     ft(d.RevokedAt),
 		RevokeReason:  d.RevokeReason,
 		SessionIDHash: unhashID(d.SessionID),
+		RefreshState: storage.RefreshState{
+			CurrentHash:      d.CurrentHash,
+			CurrentIssuedAt:  ft(d.CurrentIssuedAt),
+			CurrentExpiresAt: ft(d.CurrentExpiresAt),
+			PreviousHash:     d.PreviousHash,
+			PreviousUsedAt:   ft(d.PreviousUsedAt),
+		},
 	}
 }
 

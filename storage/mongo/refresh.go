@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sigilauth/sigil/storage"
 )
@@ -63,56 +64,41 @@ func (s *Store) RevokeFamily(ctx context.Context, id string, at time.Time, reaso
 	return nil // already revoked
 }
 
-// CreateRefreshToken stores t. storage.ErrDuplicate if t.ID exists.
-func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	if _, err := s.refresh.InsertOne(ctx, toRefreshDoc(t)); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return duplicate("refresh token", t.ID)
-		}
-		return s.wrap("insert refresh token", err)
+// SwapRefreshToken replaces the refresh state with one findOneAndUpdate by
+// _id, filtered on the current token, the client, not revoked and both
+// expiries after now, returning the document as it was before: one round
+// trip, and of concurrent callers exactly one matches. When nothing matched
+// the error is storage.ErrConflict.
+func (s *Store) SwapRefreshToken(ctx context.Context, id, clientID, oldHash string, next storage.RefreshState, now time.Time) (storage.RefreshFamily, error) {
+	if oldHash == "" {
+		return storage.RefreshFamily{}, conflict("refresh family has no current token", id)
 	}
-	return nil
-}
-
-// GetRefreshToken returns the token, or storage.ErrNotFound if absent or
-// expired at now.
-func (s *Store) GetRefreshToken(ctx context.Context, id string, now time.Time) (storage.RefreshToken, error) {
-	var d refreshDoc
-	err := s.refresh.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !live(d.ExpiresAt, now)) {
-		return storage.RefreshToken{}, notFound("refresh token", id)
+	n := now.UTC()
+	set := bson.D{
+		{Key: "current_hash", Value: next.CurrentHash},
+		{Key: "current_issued_at", Value: tp(next.CurrentIssuedAt)},
+		{Key: "current_expires_at", Value: tp(next.CurrentExpiresAt)},
+		{Key: "previous_hash", Value: next.PreviousHash},
+		{Key: "previous_used_at", Value: tp(next.PreviousUsedAt)},
 	}
-	if err != nil {
-		return storage.RefreshToken{}, s.wrap("get refresh token", err)
-	}
-	return d.record(), nil
-}
-
-// MarkRefreshTokenUsed sets Used, UsedAt=at and ChildID with one update
-// filtered on {_id, used: false, expires_at > at}, so of concurrent callers
-// exactly one matches; the others get storage.ErrConflict. If nothing
-// matched because the token is absent or expired at at, the error is
-// storage.ErrNotFound.
-func (s *Store) MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time, childID string) error {
-	res, err := s.refresh.UpdateOne(ctx,
+	var d familyDoc
+	err := s.families.FindOneAndUpdate(ctx,
 		bson.D{
 			{Key: "_id", Value: id},
-			{Key: "used", Value: false},
-			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: at.UTC()}}},
+			{Key: "current_hash", Value: oldHash},
+			{Key: "client_id", Value: clientID},
+			{Key: "revoked", Value: false},
+			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: n}}},
+			{Key: "current_expires_at", Value: bson.D{{Key: "$gt", Value: n}}},
 		},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "used", Value: true},
-			{Key: "used_at", Value: at.UTC()},
-			{Key: "child_id", Value: childID},
-		}}})
+		bson.D{{Key: "$set", Value: set}},
+		options.FindOneAndUpdate().SetReturnDocument(options.Before),
+	).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return storage.RefreshFamily{}, conflict("refresh token is not the current one", id)
+	}
 	if err != nil {
-		return s.wrap("mark refresh token used", err)
+		return storage.RefreshFamily{}, s.wrap("swap refresh token", err)
 	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	if _, err := s.GetRefreshToken(ctx, id, at); err != nil {
-		return err
-	}
-	return conflict("refresh token already used", id)
+	return d.record(), nil
 }

@@ -279,33 +279,6 @@ func TestRecordLoginFailureRestartRace(t *testing.T) {
 	}
 }
 
-func TestMarkRefreshTokenUsedExpiredAndUsed(t *testing.T) {
-	s := mongotest.NewStore(t)
-	ctx := t.Context()
-	rt := storage.RefreshToken{ID: "rt", FamilyID: "f", ClientID: "c", UserID: "u", IssuedAt: base, ExpiresAt: base.Add(time.Hour)}
-	if err := s.CreateRefreshToken(ctx, rt); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkRefreshTokenUsed(ctx, "rt", base, "child"); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		at   time.Time
-		want error
-	}{
-		{"UsedLive", base.Add(time.Minute), storage.ErrConflict},
-		{"UsedExpired", base.Add(time.Hour), storage.ErrNotFound},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := s.MarkRefreshTokenUsed(ctx, "rt", tc.at, "other"); !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-		})
-	}
-}
-
 func TestOpenIsIdempotentAndIndexes(t *testing.T) {
 	uri := mongotest.URI(t)
 	s := mongotest.NewStore(t)
@@ -316,7 +289,7 @@ func TestOpenIsIdempotentAndIndexes(t *testing.T) {
 	}
 	defer s2.Close()
 
-	for _, coll := range []string{"refresh_tokens", "refresh_families", "denylist", "login_failures"} {
+	for _, coll := range []string{"refresh_families", "denylist", "login_failures"} {
 		t.Run(coll, func(t *testing.T) {
 			cur, err := mongo.Collection(s, coll).Indexes().List(t.Context())
 			if err != nil {

@@ -179,8 +179,8 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	return nil
 }
 
-// Purge deletes refresh tokens, families, deny-list entries,
-// login-failure counters and JWKS consumers whose expires_at is at or before now, sessions
+// Purge deletes refresh families, deny-list entries, login-failure
+// counters and JWKS consumers whose expires_at is at or before now, sessions
 // whose expires_at or idle_expires_at is, and authorization codes whose
 // purge_at is, one DeleteMany per collection. Unexpired records are untouched. On an error
 // the counts of the collections already purged are returned with it.
@@ -191,8 +191,6 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 		coll  *mongo.Collection
 		count *int
 	}{
-		{s.refresh, &stats.RefreshTokens},
-		{s.families, &stats.Families},
 		{s.denyList, &stats.DeniedTokens},
 		{s.failures, &stats.LoginFailures},
 		{s.consumers, &stats.JWKSConsumers},
@@ -214,6 +212,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, e
 			bson.D{{Key: "expires_at", Value: lte}},
 			bson.D{{Key: "idle_expires_at", Value: lte}},
 		}}}, &stats.Sessions},
+		// A family dies at its absolute expiry or when its current token
+		// idles out.
+		{s.families, bson.D{{Key: "$or", Value: bson.A{
+			bson.D{{Key: "expires_at", Value: lte}},
+			bson.D{{Key: "current_expires_at", Value: lte}},
+		}}}, &stats.Families},
 		// Used codes are kept until purge_at to detect reuse.
 		{s.codes, bson.D{{Key: "purge_at", Value: lte}}, &stats.AuthCodes},
 	} {

@@ -1,0 +1,128 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// maxBatch bounds the write functions one group commit runs.
+const maxBatch = 256
+
+// groupCommit is the store's single writer: it runs the write functions
+// that queued while the previous commit was being flushed in one
+// read-write transaction, so concurrent writes share one commit and one
+// fsync. There is no timer: a lone write commits at once, and a batch grows
+// only while the disk is busy with the one before it.
+//
+// Each caller learns its result only after the transaction holding its
+// write has committed (and been fsynced), so nothing is acknowledged before
+// it is durable. If one function of a batch fails, the transaction is
+// rolled back, that function is set aside and the rest are run again; the
+// set-aside functions then run one transaction each, after the batch, so
+// every result matches some serial order of the writes. Functions must
+// therefore be safe to run more than once (each run starts from the
+// transaction's state and must reset anything it returns through its
+// closure).
+type groupCommit struct {
+	db   *bbolt.DB
+	reqs chan *writeReq
+	quit chan struct{}
+	done chan struct{}
+}
+
+type writeReq struct {
+	fn  func(*bbolt.Tx) error
+	res chan error
+}
+
+// panicError carries a panic of a write function to its caller.
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return fmt.Sprintf("panic in write: %v", p.v) }
+
+func newGroupCommit(db *bbolt.DB) *groupCommit {
+	g := &groupCommit{db: db, reqs: make(chan *writeReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+// do runs fn in a committed transaction (shared with concurrent writes) and
+// returns its error, or the commit's. A panic in fn is re-raised here.
+func (g *groupCommit) do(fn func(*bbolt.Tx) error) error {
+	r := &writeReq{fn: fn, res: make(chan error, 1)}
+	g.reqs <- r
+	err := <-r.res
+	var p panicError
+	if errors.As(err, &p) {
+		panic(p.v)
+	}
+	return err
+}
+
+// stop ends the writer; no do may be in flight or follow.
+func (g *groupCommit) stop() {
+	close(g.quit)
+	<-g.done
+}
+
+func (g *groupCommit) run() {
+	defer close(g.done)
+	for {
+		var first *writeReq
+		select {
+		case first = <-g.reqs:
+		case <-g.quit:
+			return
+		}
+		batch := []*writeReq{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-g.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		g.commit(batch)
+	}
+}
+
+func (g *groupCommit) commit(batch []*writeReq) {
+	var solo []*writeReq
+	for len(batch) > 0 {
+		failed := -1
+		err := g.db.Update(func(tx *bbolt.Tx) error {
+			for i, r := range batch {
+				if err := runWrite(r.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, r := range batch {
+				r.res <- err // nil, or the commit's error for all of them
+			}
+			break
+		}
+		solo = append(solo, batch[failed])
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+	for _, r := range solo {
+		r.res <- g.db.Update(func(tx *bbolt.Tx) error { return runWrite(r.fn, tx) })
+	}
+}
+
+// runWrite runs fn, turning a panic into a panicError.
+func runWrite(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError{p}
+		}
+	}()
+	return fn(tx)
+}

@@ -1,0 +1,342 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// BenchOptions configure Bench.
+type BenchOptions struct {
+	// Bin is the sigil binary; Self is an executable that serves the HTTP
+	// floor when run as `Self floor` (sigil-load does).
+	Bin, Self string
+	// Dir holds the deployments' files.
+	Dir string
+	// MongoURI, when set, adds a run on MongoDB.
+	MongoURI string
+	// Concurrency, Warmup and Duration apply to every mode.
+	Concurrency int
+	Warmup      time.Duration
+	Duration    time.Duration
+	// Modes, when non-empty, restricts the run to these mode names.
+	Modes []string
+	// Out receives progress and the table.
+	Out io.Writer
+}
+
+// Floors are the reference costs measured in the same run.
+type Floors struct {
+	Crypto
+	GET, POST    Result
+	Argon2PerSec float64
+	Argon2Slots  int
+}
+
+// CPU returns the server CPU per request of the named floor.
+func (f Floors) CPU(name string) time.Duration {
+	switch name {
+	case FloorGET:
+		return f.GET.CPUPerRequest()
+	case FloorPOST:
+		return f.POST.CPUPerRequest()
+	case FloorPOSTP256:
+		return f.POST.CPUPerRequest() + f.P256Sign
+	case FloorPOSTRSA:
+		return f.POST.CPUPerRequest() + f.RSASign
+	case FloorPOSTP256v:
+		return f.POST.CPUPerRequest() + f.P256Verify
+	}
+	return 0
+}
+
+// BenchRow is one mode's result on one backend.
+type BenchRow struct {
+	Backend string
+	Mode    Mode
+	Result  Result
+	// Argon2PerSec is the argon2id ceiling measured just before an
+	// argon2-bound mode (0 for others).
+	Argon2PerSec float64
+}
+
+// Bench measures the floors, then every mode on bolt (and MongoDB), and
+// writes the table to o.Out.
+func Bench(ctx context.Context, o BenchOptions) error {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	out := o.Out
+	fmt.Fprintf(out, "measuring floors (crypto, HTTP, argon2id) ...\n")
+	var f Floors
+	var err error
+	if f.Crypto, err = MeasureCrypto(time.Second); err != nil {
+		return err
+	}
+	if f.GET, f.POST, err = measureHTTPFloor(ctx, o); err != nil {
+		return err
+	}
+	f.Argon2Slots = runtime.NumCPU()
+	f.Argon2PerSec = Argon2Ceiling(3*time.Second, f.Argon2Slots)
+
+	var rows []BenchRow
+	var extras []string
+	backends := []string{"bolt"}
+	if o.MongoURI != "" {
+		backends = append(backends, "mongo")
+	}
+	for _, b := range backends {
+		r, ex, err := benchBackend(ctx, o, b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b, err)
+		}
+		rows = append(rows, r...)
+		extras = append(extras, ex...)
+	}
+	if len(o.Modes) == 0 || containsStr(o.Modes, "refresh state") {
+		fmt.Fprintf(out, "bolt: 50,000 refreshes of 8 sessions ...\n")
+		line, err := RefreshStateCheck(ctx, o, 8, 50000)
+		if err != nil {
+			return fmt.Errorf("refresh state: %w", err)
+		}
+		extras = append(extras, line)
+	}
+	WriteTable(out, f, rows, o)
+	for _, e := range extras {
+		fmt.Fprintln(out, e)
+	}
+	return nil
+}
+
+// WriteTable prints the floors and the rows.
+func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "\nsigil bench-server, %s, %s/%s, %d CPUs, Go %s, host %s, load average %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), host, loadAvg())
+	fmt.Fprintf(out, "concurrency %d, warm-up %s, duration %s per mode; CPU = server user+system CPU per request (/proc/PID/stat)\n\n",
+		o.Concurrency, o.Warmup, o.Duration)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "floor\treq/s\tCPU/req\t")
+	fmt.Fprintf(tw, "GET (Go hello world)\t%.0f\t%s\t\n", f.GET.RPS(), ms(f.GET.CPUPerRequest()))
+	fmt.Fprintf(tw, "form POST (Go hello world)\t%.0f\t%s\t\n", f.POST.RPS(), ms(f.POST.CPUPerRequest()))
+	fmt.Fprintf(tw, "P-256 sign\t\t%s\t\n", ms(f.P256Sign))
+	fmt.Fprintf(tw, "P-256 verify\t\t%s\t\n", ms(f.P256Verify))
+	fmt.Fprintf(tw, "RSA-2048 sign\t\t%s\t\n", ms(f.RSASign))
+	fmt.Fprintf(tw, "argon2id m=19MiB t=2 (%d goroutines)\t%.1f\t\t\n", f.Argon2Slots, f.Argon2PerSec)
+	for _, r := range rows {
+		if r.Argon2PerSec > 0 {
+			fmt.Fprintf(tw, "  again, just before %s %s\t%.1f\t\t\n", r.Backend, r.Mode.Name, r.Argon2PerSec)
+		}
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "backend\tmode\treq/s\tp50\tp99\terrors\tCPU/req\tvs floor\tfloor\t")
+	for _, r := range rows {
+		res := r.Result
+		vs := "-"
+		if r.Mode.Floor == FloorArgon2 {
+			if r.Argon2PerSec > 0 {
+				vs = fmt.Sprintf("%.0f%%", 100*res.RPS()/r.Argon2PerSec)
+			}
+		} else if fc := f.CPU(r.Mode.Floor); fc > 0 {
+			vs = fmt.Sprintf("%.2fx", float64(res.CPUPerRequest())/float64(fc))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", r.Backend, r.Mode.Name, res.RPS(), ms(res.P50), ms(res.P99),
+			res.Errors, ms(res.CPUPerRequest()), vs, r.Mode.Floor)
+	}
+	_ = tw.Flush()
+	for _, r := range rows {
+		for _, e := range r.Result.FirstErrors {
+			fmt.Fprintf(out, "  %s %s error: %s\n", r.Backend, r.Mode.Name, e)
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// measureHTTPFloor starts `Self floor` and measures GET and POST against it.
+func measureHTTPFloor(ctx context.Context, o BenchOptions) (Result, Result, error) {
+	cmd := exec.CommandContext(ctx, o.Self, "floor")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return Result{}, Result{}, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return Result{}, Result{}, fmt.Errorf("floor server: %w", err)
+	}
+	base := "http://" + strings.TrimSpace(line)
+	if err := CheckLoopback(base); err != nil {
+		return Result{}, Result{}, err
+	}
+	get, post := FloorOps(base)
+	opt := Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: cmd.Process.Pid}
+	g, err := Run(ctx, "GET floor", opt, get)
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	p, err := Run(ctx, "POST floor", opt, post)
+	return g, p, err
+}
+
+// benchSettings are the server settings of the bench: both algorithms,
+// the simplejwt routes, no per-address login limit (every request comes
+// from 127.0.0.1).
+var benchSettings = map[string]string{
+	"keys.algorithms":            "[ES256, RS256]",
+	"compat.simplejwt":           "true",
+	"compat.client_id":           ClientCompat,
+	"security.ip_limit.disabled": "true",
+	"tokens.refresh_reuse_grace": "0s",
+}
+
+func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchRow, []string, error) {
+	dir, err := os.MkdirTemp(o.Dir, "bench-"+backend+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := NewSigil(o.Bin, dir, backend, o.MongoURI, benchSettings)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.Cleanup()
+	fmt.Fprintf(o.Out, "%s: provisioning clients and users ...\n", backend)
+	d, err := Provision(s, o.Concurrency)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	var rows []BenchRow
+	var extras []string
+	for _, m := range Modes(d) {
+		if len(o.Modes) > 0 && !containsStr(o.Modes, m.Name) {
+			continue
+		}
+		fmt.Fprintf(o.Out, "%s: %s ...\n", backend, m.Name)
+		var ceiling float64
+		if m.Floor == FloorArgon2 {
+			// The ceiling right before the mode, with the server idle, so
+			// both see the same load from the rest of the machine; and the
+			// server's peak RSS counted from here (clear_refs 5 resets it).
+			ceiling = Argon2Ceiling(3*time.Second, runtime.NumCPU())
+			_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.PID()), []byte("5"), 0)
+		}
+		before, _ := s.StoredBytes(ctx)
+		res, err := Run(ctx, m.Name, Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: s.PID(), Setup: m.Setup}, m.Op)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, BenchRow{Backend: backend, Mode: m, Result: res, Argon2PerSec: ceiling})
+		if m.Floor == FloorArgon2 {
+			if mem, err := ProcessMemory(s.PID()); err == nil {
+				slots := runtime.NumCPU()
+				extras = append(extras, fmt.Sprintf("%s: peak RSS during %s %.0f MiB (bound: %d hash slots x 20 MiB + 80 MiB = %d MiB)",
+					backend, m.Name, mib(mem.PeakRSS), slots, slots*20+80))
+			}
+		}
+		if m.Name == "refresh" && res.Requests > 0 {
+			after, _ := s.StoredBytes(ctx)
+			extras = append(extras, fmt.Sprintf("%s: stored bytes grew by %d during %d refreshes of %d sessions (%.0f bytes per refresh, including warm-up)",
+				backend, after-before, res.Requests, o.Concurrency, float64(after-before)/float64(res.Requests)))
+		}
+	}
+	if mem, err := ProcessMemory(s.PID()); err == nil {
+		extras = append(extras, fmt.Sprintf("%s: server RSS %.0f MiB, peak %.0f MiB", backend, mib(mem.RSS), mib(mem.PeakRSS)))
+	}
+	return rows, extras, s.Stop()
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// RefreshStateCheck runs n refreshes of sessions sessions on a fresh bolt
+// deployment, stops it and reports what the file holds: records per bucket
+// and the file size (issue 13: the refresh state of a session is one
+// record, whatever the number of refreshes).
+func RefreshStateCheck(ctx context.Context, o BenchOptions, sessions int, n int64) (string, error) {
+	dir, err := os.MkdirTemp(o.Dir, "bench-state-")
+	if err != nil {
+		return "", err
+	}
+	s, err := NewSigil(o.Bin, dir, "bolt", "", benchSettings)
+	if err != nil {
+		return "", err
+	}
+	defer s.Cleanup()
+	d, err := Provision(s, sessions)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Start(ctx); err != nil {
+		return "", err
+	}
+	before, _ := s.StoredBytes(ctx)
+	var refresh Mode
+	for _, m := range Modes(d) {
+		if m.Name == "refresh" {
+			refresh = m
+		}
+	}
+	res, err := Run(ctx, "refresh state", Options{Concurrency: sessions, Duration: 10 * time.Minute, MaxRequests: n, PID: s.PID(), Setup: refresh.Setup}, refresh.Op)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Stop(); err != nil {
+		return "", err
+	}
+	after, _ := s.StoredBytes(ctx)
+	counts, err := boltBucketCounts(s.BoltPath)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("bolt: %d refreshes (%d errors) of %d sessions: %s; file %d KiB before, %d KiB after",
+		res.Requests, res.Errors, sessions, counts, before>>10, after>>10), nil
+}
+
+// boltBucketCounts lists the non-empty buckets of a bolt file with their
+// record counts.
+func boltBucketCounts(path string) (string, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var parts []string
+	err = db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			if n := b.Stats().KeyN; n > 0 && string(name) != "meta" {
+				parts = append(parts, fmt.Sprintf("%s %d", name, n))
+			}
+			return nil
+		})
+	})
+	return strings.Join(parts, ", "), err
+}

@@ -1,0 +1,139 @@
+package load
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sigilauth/sigil/oauth/password"
+)
+
+// Floor names: what a mode's server CPU per request is compared with.
+const (
+	FloorGET       = "GET floor"
+	FloorPOST      = "POST floor"
+	FloorPOSTP256  = "POST floor + P-256 sign"
+	FloorPOSTRSA   = "POST floor + RSA-2048 sign"
+	FloorPOSTP256v = "POST floor + P-256 verify"
+	// FloorArgon2 compares throughput (not CPU) with the argon2id ceiling.
+	FloorArgon2 = "argon2id ceiling"
+)
+
+// ServeFloor serves the HTTP floor on l until it fails: the least a Go
+// net/http server does per request. GET /get answers a small JSON body;
+// POST /post parses a form and answers a small JSON body.
+func ServeFloor(l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /get", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	mux.HandleFunc("POST /post", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"ok":true,"grant_type":"` + fmt.Sprint(len(r.PostForm.Get("grant_type"))) + `"}`))
+	})
+	return (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(l)
+}
+
+// FloorOps are the requests measured against a floor server at base.
+func FloorOps(base string) (get, post Op) {
+	get = func(ctx context.Context, w *Worker) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/get", nil)
+		return do(w.Client, req, http.StatusOK, nil)
+	}
+	post = func(ctx context.Context, w *Worker) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/post",
+			strings.NewReader("grant_type=client_credentials&scope=api"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", "secret-0123456789abcdef0123456789abcdef")
+		return do(w.Client, req, http.StatusOK, nil)
+	}
+	return get, post
+}
+
+// Crypto is the CPU time of one raw signature operation, measured here.
+type Crypto struct {
+	P256Sign, P256Verify, RSASign time.Duration
+}
+
+// MeasureCrypto times P-256 signing and verification and RSA-2048 PKCS#1
+// v1.5 signing (what RS256 does) by the process's own CPU time over d each.
+func MeasureCrypto(d time.Duration) (Crypto, error) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Crypto{}, err
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return Crypto{}, err
+	}
+	digest := sha256.Sum256([]byte("header.payload of a typical access token"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, ec, digest[:])
+	var c Crypto
+	c.P256Sign = perOp(d, func() { _, _ = ecdsa.SignASN1(rand.Reader, ec, digest[:]) })
+	c.P256Verify = perOp(d, func() { ecdsa.VerifyASN1(&ec.PublicKey, digest[:], sig) })
+	c.RSASign = perOp(d, func() { _, _ = rsa.SignPKCS1v15(rand.Reader, rk, crypto.SHA256, digest[:]) })
+	return c, nil
+}
+
+// perOp runs f on one goroutine for about d and returns this process's CPU
+// time per call.
+func perOp(d time.Duration, f func()) time.Duration {
+	runtime.GC()
+	c0 := selfCPU()
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d {
+		for range 10 {
+			f()
+		}
+		n += 10
+	}
+	return (selfCPU() - c0) / time.Duration(n)
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Argon2Ceiling measures how many argon2id hashes per second slots
+// goroutines complete in d with the default parameters: the most password
+// logins per second this machine can do.
+func Argon2Ceiling(d time.Duration, slots int) float64 {
+	var n atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				_, _ = password.Hash("load-test correct horse battery", password.DefaultParams)
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}

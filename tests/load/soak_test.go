@@ -1,0 +1,107 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigilauth/sigil/storage/mongo/mongotest"
+)
+
+// sigilBin is the sigil binary TestMain builds (without -race: the soak
+// measures the server, the race detector checks this package).
+var sigilBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sigil-load-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sigilBin = filepath.Join(dir, "sigil")
+	cmd := exec.Command("go", "build", "-o", sigilBin, "github.com/sigilauth/sigil/cmd/sigil")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build sigil:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestSoakSmoke is `make soak` cut to 20 seconds, on each backend, so the
+// soak cannot rot: every request must succeed, the resource server must see
+// no unknown kid while keys rotate, and goroutines and RSS must stay within
+// the bounds.
+func TestSoakSmoke(t *testing.T) {
+	for _, backend := range []string{"bolt", "mongo"} {
+		t.Run(backend, func(t *testing.T) {
+			o := SoakOptions{Bin: sigilBin, Dir: t.TempDir(), Backend: backend, Duration: 20 * time.Second,
+				Concurrency: 4, Rate: 60, Out: testWriter{t}}
+			if backend == "mongo" {
+				o.MongoURI = mongotest.URI(t)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			rep, err := Soak(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The run spans at least one rotation: more signing keys than
+			// the two algorithms' first ones.
+			if rep.KeysSeen < 3 {
+				t.Errorf("tokens were signed by %d keys; want at least 3 (a rotation during the run)", rep.KeysSeen)
+			}
+		})
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestCheckLoopback: the generator refuses every target off this machine.
+func TestCheckLoopback(t *testing.T) {
+	tests := []struct {
+		name, url string
+		ok        bool
+	}{
+		{"ipv4 loopback", "http://127.0.0.1:8080", true},
+		{"other 127/8", "http://127.9.9.9:1", true},
+		{"ipv6 loopback", "http://[::1]:8080", true},
+		{"public address", "http://93.184.216.34/", false},
+		{"private address", "http://10.0.0.1:8080", false},
+		{"unspecified", "http://0.0.0.0:8080", false},
+		{"no host", "http:///x", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckLoopback(tc.url)
+			if (err == nil) != tc.ok {
+				t.Fatalf("CheckLoopback(%q) = %v, want ok=%v", tc.url, err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestRenderYAML: dotted settings become nested sections.
+func TestRenderYAML(t *testing.T) {
+	got := string(renderYAML(map[string]string{
+		"issuer": "http://x", "keys.algorithms": "[ES256]", "security.ip_limit.disabled": "true",
+		"security.password_hash_wait": "5s", "listen": "127.0.0.1:1",
+	}))
+	want := "issuer: \"http://x\"\nkeys:\n  algorithms: [ES256]\nlisten: \"127.0.0.1:1\"\nsecurity:\n  ip_limit:\n    disabled: true\n  password_hash_wait: \"5s\"\n"
+	if got != want {
+		t.Fatalf("renderYAML:\n%s\nwant:\n%s", got, want)
+	}
+}
