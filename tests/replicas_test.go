@@ -265,9 +265,22 @@ func TestThreeReplicas(t *testing.T) {
 							bad = append(bad, fmt.Sprintf("worker %d: no answer from survivor %d", w, r))
 						}
 						if rt != "" {
+							// This chain met the kill; start a new one on a
+							// survivor, so that some chain is left to check
+							// however the kill fell.
 							delete(chains, w)
 							mu.Unlock()
-							return
+							st, body := postForm(client, reps[w%2].URL, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}, "scope": {"openid api"}}, webID, webSecret)
+							mu.Lock()
+							if st != 200 {
+								bad = append(bad, fmt.Sprintf("worker %d login on survivor %d: %d %v", w, w%2, st, body))
+								mu.Unlock()
+								return
+							}
+							rt, _ = body["refresh_token"].(string)
+							chains[w] = rt
+							mu.Unlock()
+							continue
 						}
 					case st == 200:
 						tok, _ := body["access_token"].(string)
