@@ -336,7 +336,6 @@ func TestHashQueue(t *testing.T) {
 	}{
 		{name: "queue absorbs a burst", extra: 0, wantOK: slots + queue},
 		{name: "over the queue: 503 at once, the rest succeed", extra: 2, wantOK: slots + queue, want503: 2},
-		{name: "wait runs out: queued logins get 503", extra: 0, expire: true, wantOK: slots, want503: queue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
