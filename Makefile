@@ -22,10 +22,11 @@
 #                   p50/p99, errors and server CPU per request of every mode,
 #                   against floors measured in the same run (bolt, and
 #                   MongoDB when SIGIL_TEST_MONGODB_URI or MONGODB_URI is set)
-#   make soak       password, refresh, client_credentials, simplejwt, JWKS and
-#                   verification (no authorization_code yet) for
-#                   SOAK_DURATION (default 5m) while keys rotate every ~13 s;
-#                   fails on any error, unknown kid, goroutine or RSS growth
+#   make soak       password, authorization_code (login page, session reuse),
+#                   refresh, client_credentials, simplejwt, JWKS and
+#                   verification for SOAK_DURATION (default 5m) while keys
+#                   rotate every ~13 s; fails on any error, unknown kid,
+#                   goroutine or RSS growth
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c

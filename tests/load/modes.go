@@ -17,11 +17,15 @@ const (
 	ClientRS256  = "svc-rs256" // client_credentials, tokens signed RS256
 	ClientApp    = "app"       // confidential: password, refresh_token
 	ClientCompat = "simplejwt" // public: the simplejwt routes
+	ClientWeb    = "web"       // confidential, first-party: authorization_code, refresh_token
 	appSecret    = "app-secret-0123456789abcdef0123456789"
 	// UserPassword is every load user's password.
 	UserPassword = "load-test correct horse battery"
 	// Audience of the access tokens.
 	Audience = "https://api.example.com"
+	// WebRedirectURI is ClientWeb's redirect URI: loopback, and never
+	// contacted (the soak reads the code from the redirect's Location).
+	WebRedirectURI = "http://127.0.0.1/soak/callback"
 )
 
 // Deployment is a provisioned Sigil: its URL and client secrets.
@@ -46,6 +50,12 @@ func Provision(s *Sigil, users int) (*Deployment, error) {
 		"--scopes", "openid,api", "--audience", Audience); err != nil {
 		return nil, err
 	}
+	sec, err := s.AddClient(ClientWeb, "--name", "Soak Web", "--grants", "authorization_code,refresh_token", "--scopes", "openid,api",
+		"--audience", Audience, "--redirect-uri", WebRedirectURI, "--first-party")
+	if err != nil {
+		return nil, err
+	}
+	d.Secrets[ClientWeb] = sec
 	if _, err := s.AddClient(ClientCompat, "--public", "--grants", "password,refresh_token", "--scopes", "api", "--audience", Audience); err != nil {
 		return nil, err
 	}
@@ -91,6 +101,7 @@ func do(c *http.Client, req *http.Request, want int, out any) error {
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
 }
 
 // Token POSTs form to the token endpoint as client id (with secret when

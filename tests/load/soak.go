@@ -48,6 +48,10 @@ type SoakReport struct {
 	GoroutinesPeak                 int
 	RSSStart, RSSEnd, PeakRSS      int64
 	KeysSeen                       int
+	// AuthCodeFlows counts the authorization code flows that ended with
+	// verified tokens; AuthCodeLogins those that went through the login
+	// form, AuthCodeSessionReused those answered from the session cookie.
+	AuthCodeFlows, AuthCodeLogins, AuthCodeSessionReused int64
 }
 
 // soakSettings rotate keys every few seconds, with both algorithms and the
@@ -74,8 +78,10 @@ var soakSettings = map[string]string{
 // Soak runs every grant, refresh, JWKS and verification against a fresh
 // deployment on loopback at a bounded rate while keys rotate every few
 // seconds, with a resource server (oauth/verify) verifying every access
-// token alongside. It returns the report and an error if any request
-// failed, a token carried a kid the resource server could not find, or
+// token alongside; the authorization code flows go through the login page
+// as a browser without JavaScript would and verify their ID tokens. It returns the report and an error if any request
+// failed, a token carried a kid the resource server could not find, no
+// authorization code flow logged in or none reused a session, or
 // goroutines or RSS grew beyond the bounds.
 func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 	if o.Backend == "" {
@@ -121,6 +127,12 @@ func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 		verify.WithJWKSCacheBounds(time.Second, time.Minute), verify.WithAlgorithms("ES256", "RS256"))
 	if err != nil {
 		return rep, fmt.Errorf("resource server: %w", err)
+	}
+	// The authorization code flows' relying party checks its ID tokens.
+	idv, err := verify.New(ctx, s.URL, verify.WithAudience(ClientWeb), verify.WithTokenType("JWT"), verify.WithHTTPClient(client),
+		verify.WithJWKSCacheBounds(time.Second, time.Minute), verify.WithAlgorithms("ES256", "RS256"))
+	if err != nil {
+		return rep, fmt.Errorf("relying party: %w", err)
 	}
 	tokens := make(chan string, 1024)
 	var verified, unknownKid, unknownPublished, verifyErrs atomic.Int64
@@ -193,12 +205,13 @@ func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 		}
 	}()
 
+	var acCounts AuthCodeCounts
 	op := soakOp(d, hand)
 	fmt.Fprintf(o.Out, "soak on %s: %s at up to %.0f req/s, %d concurrent, keys rotating about every 13s ...\n", o.Backend, o.Duration, o.Rate, o.Concurrency)
 	res, err := Run(ctx, "soak", Options{
 		Concurrency: o.Concurrency, Warmup: warmup, Duration: o.Duration, Rate: o.Rate, PID: s.PID(), Client: client,
 		Setup: func(ctx context.Context, w *Worker) error {
-			st := &soakState{}
+			st := &soakState{ac: newAuthCodeFlow(d, d.User(w.ID), w.Client, idv, hand, &acCounts)}
 			w.State = st
 			return st.login(ctx, d, w)
 		},
@@ -218,6 +231,7 @@ func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 	rep.Verified, rep.UnknownKid, rep.VerifyErrors = verified.Load(), unknownKid.Load(), verifyErrs.Load()
 	rep.UnknownKidPublished = unknownPublished.Load()
 	rep.KeysSeen = len(kids)
+	rep.AuthCodeFlows, rep.AuthCodeLogins, rep.AuthCodeSessionReused = acCounts.Completed.Load(), acCounts.Login.Load(), acCounts.SessionReused.Load()
 	rep.GoroutinesStart, rep.RSSStart = startSample.g, startSample.rss
 	rep.GoroutinesEnd, rep.RSSEnd, rep.PeakRSS = endG, endMem.RSS, endMem.PeakRSS
 	for _, sm := range samples {
@@ -231,6 +245,8 @@ func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 		res.Requests, res.RPS(), res.Errors, ms(res.P50), ms(res.P99), ms(res.CPUPerRequest()))
 	fmt.Fprintf(o.Out, "resource server: %d tokens verified, %d signing keys seen, %d unknown kid (%d of them in the server's JWKS at that moment), %d other verification errors\n",
 		rep.Verified, rep.KeysSeen, rep.UnknownKid, rep.UnknownKidPublished, rep.VerifyErrors)
+	fmt.Fprintf(o.Out, "authorization_code: %d flows verified, %d through the login form, %d reusing the session\n",
+		rep.AuthCodeFlows, rep.AuthCodeLogins, rep.AuthCodeSessionReused)
 	fmt.Fprintf(o.Out, "goroutines: %d after warm-up, %d peak, %d at the end; RSS: %.1f MiB after warm-up, %.1f MiB at the end, %.1f MiB peak\n",
 		rep.GoroutinesStart, rep.GoroutinesPeak, rep.GoroutinesEnd, mib(rep.RSSStart), mib(rep.RSSEnd), mib(rep.PeakRSS))
 	for _, e := range res.FirstErrors {
@@ -256,6 +272,9 @@ func Soak(ctx context.Context, o SoakOptions) (SoakReport, error) {
 	if rep.Verified == 0 {
 		fails = append(fails, "the resource server verified no token")
 	}
+	if rep.AuthCodeLogins == 0 || rep.AuthCodeSessionReused == 0 {
+		fails = append(fails, fmt.Sprintf("authorization_code flows: %d with login, %d reusing the session; want both", rep.AuthCodeLogins, rep.AuthCodeSessionReused))
+	}
 	if rep.GoroutinesStart == 0 || rep.GoroutinesEnd == 0 {
 		fails = append(fails, "could not read go_goroutines from /metrics")
 	} else if rep.GoroutinesEnd > rep.GoroutinesStart+o.MaxGoroutineGrowth {
@@ -279,6 +298,7 @@ type soakState struct {
 	refresh string        // the oauth2 refresh token it continues
 	pair    SimpleJWTPair // the simplejwt pair it continues
 	etag    string
+	ac      *authCodeFlow // its browser's authorization code flow
 }
 
 func (st *soakState) login(ctx context.Context, d *Deployment, w *Worker) error {
@@ -292,15 +312,18 @@ func (st *soakState) login(ctx context.Context, d *Deployment, w *Worker) error 
 	return err
 }
 
-// soakOp cycles each worker through a fixed mix: logins (password grant and
-// simplejwt obtain) one request in ten, refreshes of both kinds,
-// client_credentials with both algorithms, JWKS (200 and 304), discovery
-// and simplejwt verify. Every access token goes to hand.
+// soakOp cycles each worker through a fixed mix of 25 requests: the
+// password grant and simplejwt obtain one each, refreshes of both kinds,
+// client_credentials with both algorithms, JWKS (200 and 304), discovery,
+// simplejwt verify, and five steps of the worker's browser through the
+// authorization code flow (a flow takes four steps with the login form and
+// three when it reuses the session; they alternate, so about one request
+// in 35 is a login there). Every access token goes to hand.
 func soakOp(d *Deployment, hand func(string)) Op {
 	return func(ctx context.Context, w *Worker) error {
 		st := w.State.(*soakState)
 		st.n++
-		switch st.n % 20 {
+		switch st.n % 25 {
 		case 0:
 			tr, err := d.Login(ctx, w.Client, d.User(w.ID))
 			if err != nil {
@@ -366,6 +389,8 @@ func soakOp(d *Deployment, hand func(string)) Op {
 		case 19:
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.URL+"/.well-known/openid-configuration", nil)
 			return do(w.Client, req, http.StatusOK, nil)
+		case 20, 21, 22, 23, 24:
+			return st.ac.run(ctx)
 		}
 		return nil
 	}
