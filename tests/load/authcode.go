@@ -97,8 +97,7 @@ func (f *authCodeFlow) run(ctx context.Context) error {
 	}
 	if err != nil {
 		f.step = stepAuthorize
-		f.newBrowser()
-		f.flows = 0
+		f.flows = 0 // the next flow starts in a new browser
 		return fmt.Errorf("authorization_code: %w", err)
 	}
 	return nil

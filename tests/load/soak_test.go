@@ -38,8 +38,9 @@ func TestMain(m *testing.M) {
 
 // TestSoakSmoke is `make soak` cut to 20 seconds, on each backend, so the
 // soak cannot rot: every request must succeed, the resource server must see
-// no unknown kid while keys rotate, and goroutines and RSS must stay within
-// the bounds.
+// no unknown kid while keys rotate, authorization code flows must both log
+// in and reuse their session, and goroutines and RSS must stay within the
+// bounds.
 func TestSoakSmoke(t *testing.T) {
 	for _, backend := range []string{"bolt", "mongo"} {
 		t.Run(backend, func(t *testing.T) {
