@@ -2,9 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/bolt"
 )
@@ -30,12 +28,8 @@ func FuzzAuthorize(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = st.Close() })
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.Fatal(err)
-	}
 	clk := newClock()
-	svc, err := New(Config{Issuer: testIssuer}, st, &testKeys{ec: ec}, Argon2id(testParams), WithClock(clk.Now),
+	svc, err := New(Config{Issuer: testIssuer}, st, &keystest.Ring{}, Argon2id(testParams), WithClock(clk.Now),
 		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		f.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -398,7 +399,7 @@ func TestCodeReuseRevokesTokens(t *testing.T) {
 
 // verifyLogoutToken checks a logout token's ES256 signature and returns its
 // header and claims.
-func verifyLogoutToken(t *testing.T, k *testKeys, tok string) (map[string]any, map[string]any) {
+func verifyLogoutToken(t *testing.T, tok string) (map[string]any, map[string]any) {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
@@ -406,7 +407,7 @@ func verifyLogoutToken(t *testing.T, k *testKeys, tok string) (map[string]any, m
 		t.Fatalf("bad signature encoding")
 	}
 	d := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if !ecdsa.Verify(&k.ec.PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+	if !ecdsa.Verify(&keystest.ECKey().PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		t.Fatal("logout token signature does not verify")
 	}
 	return decodeJWT(t, tok)
@@ -475,7 +476,7 @@ func TestLogout(t *testing.T) {
 		}
 	}
 	for uri, client := range map[string]string{appBCURI: appID, firstBCURI: firstID} {
-		h, c := verifyLogoutToken(t, e.keys, got[uri])
+		h, c := verifyLogoutToken(t, got[uri])
 		ev, _ := c["events"].(map[string]any)
 		if _, ok := ev[BackchannelLogoutEvent]; h["typ"] != TypLogoutToken || c["sid"] != idc["sid"] || c["sub"] != "42" ||
 			c["aud"] != client || c["iss"] != testIssuer || c["jti"] == nil || !ok {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/storage"
 )
 
@@ -20,7 +21,7 @@ func forge(t *testing.T, e *env, good string) map[string]string {
 	payload, _ := json.Marshal(claims)
 	hdr := func(m map[string]any) []byte { b, _ := json.Marshal(m); return b }
 	sign := func(h map[string]any, alg string) string {
-		tok, err := e.keys.signRaw(hdr(h), payload, alg)
+		tok, err := keystest.Sign(hdr(h), payload, alg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,16 +35,16 @@ func forge(t *testing.T, e *env, good string) map[string]string {
 	tampered["sub"] = "1"
 	tp, _ := json.Marshal(tampered)
 	return map[string]string{
-		"alg none":           sign(map[string]any{"alg": "none", "kid": kidEC, "typ": "at+jwt"}, "none"),
-		"HS256 with pub key": sign(map[string]any{"alg": "HS256", "kid": kidEC, "typ": "at+jwt"}, "HS256"),
-		"alg mismatch":       sign(map[string]any{"alg": "RS256", "kid": kidEC, "typ": "at+jwt"}, "RS256"),
+		"alg none":           sign(map[string]any{"alg": "none", "kid": keystest.KidEC, "typ": "at+jwt"}, "none"),
+		"HS256 with pub key": sign(map[string]any{"alg": "HS256", "kid": keystest.KidEC, "typ": "at+jwt"}, "HS256"),
+		"alg mismatch":       sign(map[string]any{"alg": "RS256", "kid": keystest.KidEC, "typ": "at+jwt"}, "RS256"),
 		"unknown kid":        sign(map[string]any{"alg": "ES256", "kid": "other", "typ": "at+jwt"}, "ES256"),
 		"no kid":             sign(map[string]any{"alg": "ES256", "typ": "at+jwt"}, "ES256"),
-		"embedded jwk":       sign(map[string]any{"alg": "ES256", "kid": kidEC, "typ": "at+jwt", "jwk": map[string]string{"kty": "EC"}}, "ES256"),
-		"jku":                sign(map[string]any{"alg": "ES256", "kid": kidEC, "typ": "at+jwt", "jku": "https://evil/jwks"}, "ES256"),
-		"crit":               sign(map[string]any{"alg": "ES256", "kid": kidEC, "typ": "at+jwt", "crit": []string{"exp"}}, "ES256"),
-		"id token typ":       sign(map[string]any{"alg": "ES256", "kid": kidEC, "typ": "JWT"}, "ES256"),
-		"no typ":             sign(map[string]any{"alg": "ES256", "kid": kidEC}, "ES256"),
+		"embedded jwk":       sign(map[string]any{"alg": "ES256", "kid": keystest.KidEC, "typ": "at+jwt", "jwk": map[string]string{"kty": "EC"}}, "ES256"),
+		"jku":                sign(map[string]any{"alg": "ES256", "kid": keystest.KidEC, "typ": "at+jwt", "jku": "https://evil/jwks"}, "ES256"),
+		"crit":               sign(map[string]any{"alg": "ES256", "kid": keystest.KidEC, "typ": "at+jwt", "crit": []string{"exp"}}, "ES256"),
+		"id token typ":       sign(map[string]any{"alg": "ES256", "kid": keystest.KidEC, "typ": "JWT"}, "ES256"),
+		"no typ":             sign(map[string]any{"alg": "ES256", "kid": keystest.KidEC}, "ES256"),
 		"tampered payload":   parts[0] + "." + base64.RawURLEncoding.EncodeToString(tp) + "." + parts[2],
 		"truncated":          parts[0] + "." + parts[1],
 		"garbage":            "not.a.jwt",
@@ -107,8 +108,8 @@ func TestUserInfo(t *testing.T) {
 	})
 	t.Run("revoked key", func(t *testing.T) {
 		r := e.login("openid")
-		e.keys.revoked.Store(kidEC, true)
-		defer e.keys.revoked.Delete(kidEC)
+		e.keys.Revoke(keystest.KidEC)
+		defer e.keys.Restore(keystest.KidEC)
 		_, err := e.svc.UserInfo(e.ctx, r.AccessToken)
 		wantErr(t, err, CodeInvalidToken, 401)
 	})

@@ -2,12 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -21,142 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth/password"
-	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/bolt"
 )
 
-// testKeys is a KeyRing with one ES256 and one RS256 key, generated once.
-type testKeys struct {
-	ec  *ecdsa.PrivateKey
-	rsa *rsa.PrivateKey
-	// revoked hides keys from Key, as a revoked key leaves the ring.
-	revoked sync.Map
-
-	mu    sync.Mutex
-	vkeys map[string]*verify.Key // as handed to the verifier
-	// fail makes SignJWT fail (no signing key).
-	fail atomic.Bool
-}
-
-var (
-	keysOnce   sync.Once
-	sharedEC   *ecdsa.PrivateKey
-	sharedRSA  *rsa.PrivateKey
-	errNoKey   = errors.New("no signing key")
-	testIssuer = "https://sigil.test"
-)
-
-func newTestKeys(t *testing.T) *testKeys {
-	t.Helper()
-	keysOnce.Do(func() {
-		var err error
-		if sharedEC, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			panic(err)
-		}
-		if sharedRSA, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	return &testKeys{ec: sharedEC, rsa: sharedRSA}
-}
-
-const (
-	kidEC  = "kid-ec"
-	kidRSA = "kid-rsa"
-)
-
-func (k *testKeys) DefaultAlg() string   { return "ES256" }
-func (k *testKeys) Algorithms() []string { return []string{"ES256", "RS256"} }
-
-// Key implements verify.KeySet. A key marked revoked is withdrawn and
-// unknown from then on; once unmarked it comes back as a new *verify.Key.
-func (k *testKeys) Key(_ context.Context, kid string) (*verify.Key, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, gone := k.revoked.Load(kid); gone {
-		if vk := k.vkeys[kid]; vk != nil {
-			vk.Withdraw()
-			delete(k.vkeys, kid)
-		}
-		return nil, verify.ErrUnknownKey
-	}
-	if vk := k.vkeys[kid]; vk != nil {
-		return vk, nil
-	}
-	var alg string
-	var pub crypto.PublicKey
-	switch kid {
-	case kidEC:
-		alg, pub = "ES256", &k.ec.PublicKey
-	case kidRSA:
-		alg, pub = "RS256", &k.rsa.PublicKey
-	default:
-		return nil, verify.ErrUnknownKey
-	}
-	vk, err := verify.NewKey(kid, alg, pub)
-	if err != nil {
-		return nil, err
-	}
-	if k.vkeys == nil {
-		k.vkeys = make(map[string]*verify.Key)
-	}
-	k.vkeys[kid] = vk
-	return vk, nil
-}
-
-func (k *testKeys) SignJWT(alg, typ string, payload []byte) (string, error) {
-	if k.fail.Load() {
-		return "", errNoKey
-	}
-	if alg == "" {
-		alg = "ES256"
-	}
-	kid := kidEC
-	if alg == "RS256" {
-		kid = kidRSA
-	} else if alg != "ES256" {
-		return "", errNoKey
-	}
-	hdr, _ := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": typ})
-	return k.signRaw(hdr, payload, alg)
-}
-
-// signRaw signs any header and payload with the key for alg ("none" and
-// "HS256" produce the classic forgeries).
-func (k *testKeys) signRaw(hdr, payload []byte, alg string) (string, error) {
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(hdr) + "." + enc.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(input))
-	var sig []byte
-	switch alg {
-	case "ES256":
-		r, s, err := ecdsa.Sign(rand.Reader, k.ec, digest[:])
-		if err != nil {
-			return "", err
-		}
-		sig = make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
-	case "RS256":
-		var err error
-		if sig, err = rsa.SignPKCS1v15(rand.Reader, k.rsa, crypto.SHA256, digest[:]); err != nil {
-			return "", err
-		}
-	case "HS256":
-		// Keyed with the public key bytes: the alg-confusion attack.
-		pub, err := k.ec.PublicKey.Bytes()
-		if err != nil {
-			return "", err
-		}
-		m := hmac.New(sha256.New, pub)
-		m.Write([]byte(input))
-		sig = m.Sum(nil)
-	case "none":
-	}
-	return input + "." + enc.EncodeToString(sig), nil
-}
+var testIssuer = "https://sigil.test"
 
 // faultStore wraps a real store; while failing is set every call fails as
 // an unreachable database would.
@@ -300,7 +165,7 @@ type env struct {
 	t      *testing.T
 	svc    *Service
 	store  *faultStore
-	keys   *testKeys
+	keys   *keystest.Ring
 	clock  *clock
 	hasher *countingHasher
 	cfg    Config
@@ -335,7 +200,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	e := &env{
 		t:      t,
 		store:  &faultStore{Store: st},
-		keys:   newTestKeys(t),
+		keys:   &keystest.Ring{},
 		clock:  newClock(),
 		hasher: &countingHasher{PasswordHasher: Argon2id(testParams)},
 		ctx:    context.Background(),

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 // TestParseAccessRules pins the server's own rules on top of oauth/verify:
@@ -49,9 +51,9 @@ func TestParseAccessRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hdr, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": kidEC, "typ": TypAccessToken})
+			hdr, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": keystest.KidEC, "typ": TypAccessToken})
 			payload, _ := json.Marshal(tc.claims)
-			tok, err := e.keys.signRaw(hdr, payload, "ES256")
+			tok, err := keystest.Sign(hdr, payload, "ES256")
 			if err != nil {
 				t.Fatal(err)
 			}

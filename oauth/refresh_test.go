@@ -416,12 +416,12 @@ func TestRefreshUndoneOnSigningFailure(t *testing.T) {
 	e := newEnv(t, nil)
 	first := e.login("")
 	before := e.family(first.RefreshToken)
-	e.keys.fail.Store(true)
+	e.keys.SetFailing(true)
 	_, err := e.refresh(first.RefreshToken)
 	if err == nil {
 		t.Fatal("refresh succeeded without a signing key")
 	}
-	e.keys.fail.Store(false)
+	e.keys.SetFailing(false)
 	if after := e.family(first.RefreshToken); after.RefreshState != before.RefreshState {
 		t.Fatalf("state after a failed refresh %+v, want %+v", after.RefreshState, before.RefreshState)
 	}

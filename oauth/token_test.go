@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 func TestTokenClientAuthentication(t *testing.T) {
@@ -144,7 +146,7 @@ func TestPasswordGrantIssuesTokens(t *testing.T) {
 	}
 
 	h, c := decodeJWT(t, r.AccessToken)
-	if h["typ"] != "at+jwt" || h["alg"] != "ES256" || h["kid"] != kidEC {
+	if h["typ"] != "at+jwt" || h["alg"] != "ES256" || h["kid"] != keystest.KidEC {
 		t.Fatalf("access header %v", h)
 	}
 	want := map[string]string{

@@ -9,10 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 type nextFakeKeys struct {
-	fakeKeys
+	*keystest.Ring
 	next map[string]string
 }
 
@@ -25,7 +27,7 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := &nextFakeKeys{fakeKeys: fakeKeys{body: []byte(`{"keys":[]}`), etag: `"e"`}, next: map[string]string{"ES256": "k1"}}
+	keys := &nextFakeKeys{Ring: &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"e"`}, next: map[string]string{"ES256": "k1"}}
 	s, err := New(Config{Issuer: "https://id.example.com/t", JWKSMaxAge: time.Minute, Metrics: m,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, keys, Deps{})
 	if err != nil {

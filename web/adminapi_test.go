@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 // apiFakeAdmin records the calls of the admin API and answers with err
@@ -104,7 +106,7 @@ func (nopRecorder) RecordFetch(netip.Addr, string, string, time.Time) {}
 func newAdminAPIServer(t *testing.T, issuer string) (*Server, *apiFakeAdmin) {
 	t.Helper()
 	fake := &apiFakeAdmin{}
-	s, err := New(Config{Issuer: issuer}, &fakeKeys{}, Deps{Admin: fake, AdminTokens: apiFakeTokens{}})
+	s, err := New(Config{Issuer: issuer}, &keystest.Ring{}, Deps{Admin: fake, AdminTokens: apiFakeTokens{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +270,7 @@ func TestAdminAPIErrors(t *testing.T) {
 }
 
 func TestAdminAPIUnregisteredWithoutDeps(t *testing.T) {
-	s, err := New(Config{Issuer: "https://id.example.com"}, &fakeKeys{}, Deps{})
+	s, err := New(Config{Issuer: "https://id.example.com"}, &keystest.Ring{}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 )
 
@@ -237,7 +238,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	}
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil))
-	s, err := New(Config{Issuer: testIssuer, Title: "Acme ID", Logger: logger}, &fakeKeys{},
+	s, err := New(Config{Issuer: testIssuer, Title: "Acme ID", Logger: logger}, &keystest.Ring{},
 		Deps{SSO: &fakeSSO{}, Admin: e.admin, Console: e.auth})
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +294,7 @@ func (e *consoleEnv) post(t *testing.T, b *browser, from, path string, form url.
 
 func TestConsoleRoutesNeedBothServices(t *testing.T) {
 	for _, deps := range []Deps{{Admin: newFakeAdmin()}, {Console: &fakeConsoleAuth{}}} {
-		s, err := New(Config{Issuer: testIssuer}, &fakeKeys{}, deps)
+		s, err := New(Config{Issuer: testIssuer}, &keystest.Ring{}, deps)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,9 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
@@ -48,8 +46,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	keys := &ringKeys{priv: priv}
+	keys := &keystest.Ring{}
 	params := password.Params{Memory: 64, Time: 1, Threads: 1}
 	fs := &fuzzServer{}
 	logger := slog.New(slog.NewTextHandler(fs, &slog.HandlerOptions{Level: slog.LevelDebug}))

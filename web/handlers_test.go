@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 )
 
@@ -86,7 +87,7 @@ func newFakeServer(t *testing.T, fake *fakeTokens) (*Server, *bytes.Buffer) {
 	}
 	logs := &bytes.Buffer{}
 	s, err := New(Config{Issuer: tIssuer, TrustedProxies: trusted, Logger: slog.New(slog.NewTextHandler(logs, nil))},
-		&ringKeys{}, Deps{OAuth: fake})
+		&keystest.Ring{}, Deps{OAuth: fake})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 // fakeRecorder keeps every RecordFetch call.
@@ -32,22 +34,22 @@ func TestJWKSRecordsConsumers(t *testing.T) {
 	trusted, _ := ParsePrefixes([]string{"10.0.0.0/8"})
 	tests := []struct {
 		name     string
-		keys     *fakeKeys
+		keys     *keystest.Ring
 		remote   string
 		hdr      map[string]string
 		wantCode int
 		want     *fetchCall // nil: nothing recorded
 	}{
-		{name: "fetch", keys: &fakeKeys{body: []byte(`{"keys":[]}`), etag: `"v1"`}, remote: "192.0.2.9:1234",
+		{name: "fetch", keys: &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"v1"`}, remote: "192.0.2.9:1234",
 			hdr: map[string]string{"User-Agent": "gateway/1.0"}, wantCode: 200,
 			want: &fetchCall{addr: netip.MustParseAddr("192.0.2.9"), ua: "gateway/1.0", etag: `"v1"`}},
-		{name: "not modified", keys: &fakeKeys{body: []byte(`{"keys":[]}`), etag: `"v1"`}, remote: "192.0.2.9:1234",
+		{name: "not modified", keys: &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"v1"`}, remote: "192.0.2.9:1234",
 			hdr: map[string]string{"User-Agent": "gateway/1.0", "If-None-Match": `"v1"`}, wantCode: 304,
 			want: &fetchCall{addr: netip.MustParseAddr("192.0.2.9"), ua: "gateway/1.0", etag: `"v1"`}},
-		{name: "behind a trusted proxy", keys: &fakeKeys{body: []byte(`{}`), etag: `"v2"`}, remote: "10.0.0.5:80",
+		{name: "behind a trusted proxy", keys: &keystest.Ring{JWKSBody: []byte(`{}`), JWKSETag: `"v2"`}, remote: "10.0.0.5:80",
 			hdr: map[string]string{"X-Forwarded-For": "198.51.100.4"}, wantCode: 200,
 			want: &fetchCall{addr: netip.MustParseAddr("198.51.100.4"), etag: `"v2"`}},
-		{name: "keys not loaded", keys: &fakeKeys{err: errors.New("not loaded")}, remote: "192.0.2.9:1234", wantCode: 503},
+		{name: "keys not loaded", keys: &keystest.Ring{JWKSErr: errors.New("not loaded")}, remote: "192.0.2.9:1234", wantCode: 503},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +89,7 @@ func TestJWKSRecordsConsumers(t *testing.T) {
 // TestJWKSRecorderAllocatesNothing: calling the recorder adds no
 // allocation to the JWKS handler.
 func TestJWKSRecorderAllocatesNothing(t *testing.T) {
-	keys := &fakeKeys{body: []byte(`{"keys":[]}`), etag: `"v1"`}
+	keys := &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"v1"`}
 	allocs := func(deps Deps) float64 {
 		s, err := New(Config{Issuer: "https://id.example.com"}, keys, deps)
 		if err != nil {

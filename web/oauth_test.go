@@ -3,13 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -17,51 +13,15 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/oauth/password"
-	"github.com/sigilauth/sigil/oauth/verify"
 	"github.com/sigilauth/sigil/storage"
 	"github.com/sigilauth/sigil/storage/bolt"
 )
-
-// ringKeys signs with one ES256 key and serves as both the web KeySource and
-// the oauth key ring.
-type ringKeys struct {
-	priv    *ecdsa.PrivateKey
-	failing atomic.Bool
-}
-
-func (k *ringKeys) JWKS() ([]byte, string, error) { return []byte(`{"keys":[]}`), `"x"`, nil }
-func (k *ringKeys) Algorithms() []string          { return []string{"ES256"} }
-func (k *ringKeys) DefaultAlg() string            { return "ES256" }
-func (k *ringKeys) Key(_ context.Context, kid string) (*verify.Key, error) {
-	if kid != "k1" {
-		return nil, verify.ErrUnknownKey
-	}
-	return verify.NewKey(kid, "ES256", &k.priv.PublicKey)
-}
-
-func (k *ringKeys) SignJWT(alg, typ string, payload []byte) (string, error) {
-	if k.failing.Load() {
-		return "", errors.New("signer exploded with secret material 0xdeadbeef")
-	}
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": "k1", "typ": typ})
-	in := enc.EncodeToString(h) + "." + enc.EncodeToString(payload)
-	d := sha256.Sum256([]byte(in))
-	r, s, err := ecdsa.Sign(rand.Reader, k.priv, d[:])
-	if err != nil {
-		return "", err
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return in + "." + enc.EncodeToString(sig), nil
-}
 
 const (
 	tIssuer   = "https://id.example.com"
@@ -72,7 +32,7 @@ const (
 type oauthFixture struct {
 	srv   *Server
 	store *bolt.Store
-	keys  *ringKeys
+	keys  *keystest.Ring
 	logs  *bytes.Buffer
 }
 
@@ -83,8 +43,7 @@ func newOAuthFixture(t *testing.T, simplejwt bool) *oauthFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	keys := &ringKeys{priv: priv}
+	keys := &keystest.Ring{}
 	params := password.Params{Memory: 64, Time: 1, Threads: 1}
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
@@ -317,7 +276,7 @@ func TestTokenEndpointStorageDownIs503(t *testing.T) {
 
 func TestTokenEndpointInternalErrorHidesCause(t *testing.T) {
 	f := newOAuthFixture(t, false)
-	f.keys.failing.Store(true)
+	f.keys.SetFailing(true)
 	rec := f.do(req{path: "/oauth2/token", hdr: basicAuth("web", tSecret), body: form("grant_type", "client_credentials")})
 	if rec.Code != 500 {
 		t.Fatalf("status %d", rec.Code)
@@ -427,7 +386,7 @@ func TestRevokeAndIntrospectEndpoints(t *testing.T) {
 }
 
 func TestOAuthRoutesAbsentWithoutService(t *testing.T) {
-	s, err := New(Config{Issuer: tIssuer}, &ringKeys{}, Deps{})
+	s, err := New(Config{Issuer: tIssuer}, &keystest.Ring{}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

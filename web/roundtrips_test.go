@@ -2,9 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
@@ -16,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
@@ -60,8 +58,7 @@ func TestMongoRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	keys := &ringKeys{priv: priv}
+	keys := &keystest.Ring{}
 	params := password.Params{Memory: 64, Time: 1, Threads: 1}
 	logger := slog.New(slog.DiscardHandler)
 	svc, err := oauth.New(oauth.Config{Issuer: tIssuer, IPLimit: oauth.IPLimit{Disabled: true}}, st, keys, oauth.Argon2id(params), oauth.WithLogger(logger))

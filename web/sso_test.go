@@ -16,6 +16,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/sigilauth/sigil/keys/keystest"
 	"github.com/sigilauth/sigil/oauth"
 )
 
@@ -141,7 +142,7 @@ func authParams() url.Values {
 func newSSOServer(t testing.TB, issuer string, sso SSOService) *Server {
 	t.Helper()
 	trusted, _ := ParsePrefixes([]string{"10.0.0.0/8"})
-	s, err := New(Config{Issuer: issuer, Title: "Acme ID", TrustedProxies: trusted, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &fakeKeys{}, Deps{SSO: sso})
+	s, err := New(Config{Issuer: issuer, Title: "Acme ID", TrustedProxies: trusted, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &keystest.Ring{}, Deps{SSO: sso})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,7 +763,7 @@ func TestAuthorizeRequestShapes(t *testing.T) {
 }
 
 func TestSSORoutesNeedService(t *testing.T) {
-	s, err := New(Config{Issuer: testIssuer}, &fakeKeys{}, Deps{})
+	s, err := New(Config{Issuer: testIssuer}, &keystest.Ring{}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1050,7 +1051,7 @@ func TestLoginSubmitFlowErrors(t *testing.T) {
 }
 
 func TestDefaultTitle(t *testing.T) {
-	s, err := New(Config{Issuer: "http://localhost:9000"}, &fakeKeys{}, Deps{SSO: &fakeSSO{}})
+	s, err := New(Config{Issuer: "http://localhost:9000"}, &keystest.Ring{}, Deps{SSO: &fakeSSO{}})
 	if err != nil {
 		t.Fatal(err)
 	}

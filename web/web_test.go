@@ -10,16 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
-
-type fakeKeys struct {
-	body []byte
-	etag string
-	err  error
-}
-
-func (f *fakeKeys) JWKS() ([]byte, string, error) { return f.body, f.etag, f.err }
-func (f *fakeKeys) Algorithms() []string          { return []string{"ES256", "RS256"} }
 
 func newTestServer(t testing.TB, issuer string, keys KeySource, ready func(context.Context) error) *Server {
 	t.Helper()
@@ -41,7 +34,7 @@ func do(s http.Handler, method, path string, hdr map[string]string) *httptest.Re
 }
 
 func TestJWKS(t *testing.T) {
-	keys := &fakeKeys{body: []byte(`{"keys":[{"kid":"a"}]}`), etag: `"abc"`}
+	keys := &keystest.Ring{JWKSBody: []byte(`{"keys":[{"kid":"a"}]}`), JWKSETag: `"abc"`}
 	s := newTestServer(t, "https://id.example.com", keys, nil)
 	tests := []struct {
 		name       string
@@ -83,7 +76,7 @@ func TestJWKS(t *testing.T) {
 		})
 	}
 	t.Run("not loaded", func(t *testing.T) {
-		s := newTestServer(t, "https://id.example.com", &fakeKeys{err: errors.New("not loaded")}, nil)
+		s := newTestServer(t, "https://id.example.com", &keystest.Ring{JWKSErr: errors.New("not loaded")}, nil)
 		rec := do(s, http.MethodGet, "/.well-known/jwks.json", nil)
 		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 			t.Fatalf("status %d retry-after %q", rec.Code, rec.Header().Get("Retry-After"))
@@ -102,7 +95,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, tc.issuer, &fakeKeys{body: []byte(`{"keys":[]}`), etag: `"e"`}, nil)
+			s := newTestServer(t, tc.issuer, &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"e"`}, nil)
 			for _, p := range tc.paths {
 				rec := do(s, http.MethodGet, p, nil)
 				if rec.Code != 200 {
@@ -149,7 +142,7 @@ func TestDiscovery(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	loaded := &fakeKeys{body: []byte(`{"keys":[]}`), etag: `"e"`}
+	loaded := &keystest.Ring{JWKSBody: []byte(`{"keys":[]}`), JWKSETag: `"e"`}
 	tests := []struct {
 		name       string
 		keys       KeySource
@@ -160,7 +153,7 @@ func TestHealth(t *testing.T) {
 		{"healthz", loaded, func(context.Context) error { return errors.New("down") }, "/healthz", 200},
 		{"ready", loaded, func(context.Context) error { return nil }, "/readyz", 200},
 		{"storage down", loaded, func(context.Context) error { return errors.New("down") }, "/readyz", 503},
-		{"keys not loaded", &fakeKeys{err: errors.New("no")}, func(context.Context) error { return nil }, "/readyz", 503},
+		{"keys not loaded", &keystest.Ring{JWKSErr: errors.New("no")}, func(context.Context) error { return nil }, "/readyz", 503},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +166,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestErrorsAreJSON(t *testing.T) {
-	s := newTestServer(t, "http://127.0.0.1:8080", &fakeKeys{body: []byte(`{}`), etag: `"e"`}, nil)
+	s := newTestServer(t, "http://127.0.0.1:8080", &keystest.Ring{JWKSBody: []byte(`{}`), JWKSETag: `"e"`}, nil)
 	tests := []struct {
 		name, method, path string
 		status             int
@@ -197,7 +190,7 @@ func TestErrorsAreJSON(t *testing.T) {
 }
 
 func BenchmarkJWKS(b *testing.B) {
-	s := newTestServer(b, "https://id.example.com", &fakeKeys{body: []byte(`{"keys":[{"kid":"a"}]}`), etag: `"abc"`}, nil)
+	s := newTestServer(b, "https://id.example.com", &keystest.Ring{JWKSBody: []byte(`{"keys":[{"kid":"a"}]}`), JWKSETag: `"abc"`}, nil)
 	req := httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,6 +1,7 @@
-// Package keystest holds test helpers shared by the keys unit tests and the
-// black-box tests: the three-replica rotation race runs once, here, over
-// whatever store the caller gives it.
+// Package keystest holds the key helpers the tests share: the one fake key
+// ring (Ring, with the private keys behind it to forge tokens), the
+// three-replica rotation race, which runs once, here, over whatever store
+// the caller gives it.
 package keystest
 
 import (
