@@ -2,16 +2,10 @@ package tests
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -22,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/keys/keystest"
 )
 
 // waitFor polls cond every 20ms until it holds or d passes.
@@ -195,29 +191,14 @@ func TestReloadOnSIGHUP(t *testing.T) {
 // (and its key) and returns it.
 func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	cert, certPEM, keyPEM := keystest.SelfSignedCert(t, cn)
 	// Write beside and rename, as a certificate renewal tool does.
 	for _, f := range []struct {
 		path string
 		pem  []byte
 	}{
-		{certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})},
-		{keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})},
+		{certFile, certPEM},
+		{keyFile, keyPEM},
 	} {
 		if err := os.WriteFile(f.path+".new", f.pem, 0o600); err != nil {
 			t.Fatal(err)
@@ -226,7 +207,6 @@ func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
 			t.Fatal(err)
 		}
 	}
-	cert, _ := x509.ParseCertificate(der)
 	return cert
 }
 

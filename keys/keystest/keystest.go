@@ -1,7 +1,7 @@
 // Package keystest holds the key helpers the tests share: the one fake key
 // ring (Ring, with the private keys behind it to forge tokens), the
 // three-replica rotation race, which runs once, here, over whatever store
-// the caller gives it.
+// the caller gives it, and a self-signed TLS certificate (SelfSignedCert).
 package keystest
 
 import (
