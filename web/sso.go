@@ -206,16 +206,10 @@ func (s *Server) authorizeOutcome(w http.ResponseWriter, r *http.Request, res *o
 		username := res.LoginHint
 		s.renderLogin(w, r, http.StatusOK, res, username, "")
 	case oauth.StepConsent:
-		tok, err := s.csrfToken(w, r)
-		if err != nil {
-			s.flowError(w, r, err)
+		d := s.flowPage(w, r, res)
+		if d == nil {
 			return
 		}
-		d := s.newPage()
-		d.Action = s.prefix + PathAuthorize
-		d.CSRF = tok
-		d.Hidden = hiddenFields(res.Params.Values())
-		d.ClientName = clientName(res.Client)
 		for _, sc := range res.ConsentScopes {
 			desc := sc.Description
 			if desc == "" {
@@ -234,19 +228,32 @@ func (s *Server) authorizeOutcome(w http.ResponseWriter, r *http.Request, res *o
 // renderLogin renders the login page for res with username pre-filled and
 // message as its error state ("" for none).
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, res *oauth.AuthorizeResult, username, message string) {
+	d := s.flowPage(w, r, res)
+	if d == nil {
+		return
+	}
+	d.Username = username
+	d.Message = message
+	s.render(w, status, pageLogin, d, redirectSource(res.Params.RedirectURI))
+}
+
+// flowPage starts a page of the authorization flow (login or consent) for
+// res: a form posting back to the authorize endpoint with a CSRF token, the
+// request's parameters as hidden fields and the client's name. If the CSRF
+// token cannot be issued it has answered with the flow's error and returns
+// nil.
+func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, res *oauth.AuthorizeResult) *pageData {
 	tok, err := s.csrfToken(w, r)
 	if err != nil {
 		s.flowError(w, r, err)
-		return
+		return nil
 	}
 	d := s.newPage()
 	d.Action = s.prefix + PathAuthorize
 	d.CSRF = tok
 	d.Hidden = hiddenFields(res.Params.Values())
 	d.ClientName = clientName(res.Client)
-	d.Username = username
-	d.Message = message
-	s.render(w, status, pageLogin, d, redirectSource(res.Params.RedirectURI))
+	return d
 }
 
 // flowError answers a failed step: an *oauth.AuthorizeError goes to the
