@@ -77,21 +77,36 @@ type authSession struct {
 // login_required and consent_required under prompt=none.
 func (s *Service) Authorize(ctx context.Context, p AuthorizeParams, sessionCookie string, _ AuthorizeOptions) (*AuthorizeResult, error) {
 	now := s.now()
-	req, err := s.validateAuthorize(ctx, p)
+	req, sess, err := s.signedIn(ctx, p, sessionCookie, now, false)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.currentSession(ctx, sessionCookie, now)
-	if err != nil {
-		return nil, req.fail(s, err)
-	}
-	if sess == nil || req.needsLogin(sess, now, false) {
-		if req.prompt["none"] {
-			return nil, req.errorf(s, CodeLoginRequired, "the user is not signed in")
-		}
+	if sess == nil {
 		return req.result(StepLogin), nil
 	}
 	return s.afterAuthentication(ctx, req, sess, now)
+}
+
+// signedIn validates an authorization request and finds the browser's
+// session. The session is nil when the user must log in (again) first;
+// under prompt=none that is login_required instead. afterPage is as for
+// needsLogin. Errors are *AuthorizeError.
+func (s *Service) signedIn(ctx context.Context, p AuthorizeParams, sessionCookie string, now time.Time, afterPage bool) (*authRequest, *authSession, error) {
+	req, err := s.validateAuthorize(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := s.currentSession(ctx, sessionCookie, now)
+	if err != nil {
+		return nil, nil, req.fail(s, err)
+	}
+	if sess == nil || req.needsLogin(sess, now, afterPage) {
+		if req.prompt["none"] {
+			return nil, nil, req.errorf(s, CodeLoginRequired, "the user is not signed in")
+		}
+		return req, nil, nil
+	}
+	return req, sess, nil
 }
 
 // Login checks the login form of an authorization request with every
@@ -134,18 +149,11 @@ func (s *Service) Login(ctx context.Context, p AuthorizeParams, in LoginInput) (
 // step is StepLogin again.
 func (s *Service) Consent(ctx context.Context, p AuthorizeParams, sessionCookie string, allow bool) (*AuthorizeResult, error) {
 	now := s.now()
-	req, err := s.validateAuthorize(ctx, p)
+	req, sess, err := s.signedIn(ctx, p, sessionCookie, now, true)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.currentSession(ctx, sessionCookie, now)
-	if err != nil {
-		return nil, req.fail(s, err)
-	}
-	if sess == nil || req.needsLogin(sess, now, true) {
-		if req.prompt["none"] {
-			return nil, req.errorf(s, CodeLoginRequired, "the user is not signed in")
-		}
+	if sess == nil {
 		return req.result(StepLogin), nil
 	}
 	if !allow {
