@@ -345,26 +345,69 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, c *console
 	s.renderConsole(w, r, http.StatusOK, cpAudit, d)
 }
 
-// usersData loads the Users page.
-func (s *Server) usersData(r *http.Request, c *consoleReq) (*consoleData, error) {
-	us, err := s.deps.Admin.Users(r.Context())
-	if err != nil {
+// listPage is a console page that lists records above an add form: Users
+// or Clients. Serving it, and showing it again with a failed action's
+// message, are the same for both; only what it loads differs.
+type listPage struct {
+	page string // cpUsers or cpClients
+	// load fills d with the records and the add form's defaults.
+	load func(s *Server, r *http.Request, d *consoleData) error
+}
+
+var (
+	usersList = listPage{page: cpUsers, load: func(s *Server, r *http.Request, d *consoleData) error {
+		us, err := s.deps.Admin.Users(r.Context())
+		if err != nil {
+			return err
+		}
+		d.Users = &usersPage{Users: us}
+		return nil
+	}}
+	clientsList = listPage{page: cpClients, load: func(s *Server, r *http.Request, d *consoleData) error {
+		cs, err := s.deps.Admin.Clients(r.Context())
+		if err != nil {
+			return err
+		}
+		d.Clients = &clientsPage{Clients: cs, New: clientForm{Grants: "authorization_code refresh_token", Scopes: "openid profile email"}}
+		return nil
+	}}
+)
+
+// listData loads page p for c's admin.
+func (s *Server) listData(r *http.Request, c *consoleReq, p listPage) (*consoleData, error) {
+	d := s.newConsoleData(&c.user, p.page)
+	if err := p.load(s, r, d); err != nil {
 		return nil, err
 	}
-	d := s.newConsoleData(&c.user, cpUsers)
-	d.Users = &usersPage{Users: us}
 	return d, nil
 }
 
-// consoleUsers serves the Users page.
-func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, c *consoleReq) {
-	d, err := s.usersData(r, c)
-	if err != nil {
-		s.consoleError(w, r, c, err, nil, cpUsers)
+// consoleList serves page p, with the notice of the action that led there.
+func (s *Server) consoleList(p listPage) consoleHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *consoleReq) {
+		d, err := s.listData(r, c, p)
+		if err != nil {
+			s.consoleError(w, r, c, err, nil, p.page)
+			return
+		}
+		d.Notice = notice(r)
+		s.renderConsole(w, r, http.StatusOK, p.page, d)
+	}
+}
+
+// listError shows page p again with err (see consoleError); keep, if not
+// nil, puts the add form's values back. A page that cannot be loaded is the
+// logged 500 page.
+func (s *Server) listError(w http.ResponseWriter, r *http.Request, c *consoleReq, p listPage, err error, keep func(*consoleData)) {
+	d, lerr := s.listData(r, c, p)
+	if lerr != nil {
+		s.consoleFail(w, r, &c.user, "list "+p.page, lerr)
 		return
 	}
-	d.Notice = notice(r)
-	s.renderConsole(w, r, http.StatusOK, cpUsers, d)
+	if keep != nil {
+		keep(d)
+	}
+	s.consoleError(w, r, c, err, d, p.page)
 }
 
 // consoleAddUser adds a user from the Users page's form.
@@ -377,14 +420,8 @@ func (s *Server) consoleAddUser(w http.ResponseWriter, r *http.Request, c *conso
 		Admin:    c.form.Get("admin") == "true",
 	}
 	if _, err := s.deps.Admin.AddUser(r.Context(), c.actor, in); err != nil {
-		d, lerr := s.usersData(r, c)
-		if lerr != nil {
-			s.consoleFail(w, r, &c.user, "list users", lerr)
-			return
-		}
 		in.Password = "" // never echoed
-		d.Users.New = in
-		s.consoleError(w, r, c, err, d, cpUsers)
+		s.listError(w, r, c, usersList, err, func(d *consoleData) { d.Users.New = in })
 		return
 	}
 	s.done(w, "users", "user-added")
@@ -459,34 +496,7 @@ func (s *Server) usersActionError(w http.ResponseWriter, r *http.Request, c *con
 		s.consoleFail(w, r, &c.user, "user action", err)
 		return
 	}
-	d, lerr := s.usersData(r, c)
-	if lerr != nil {
-		s.consoleFail(w, r, &c.user, "list users", lerr)
-		return
-	}
-	s.consoleError(w, r, c, err, d, cpUsers)
-}
-
-// clientsData loads the Clients page.
-func (s *Server) clientsData(r *http.Request, c *consoleReq) (*consoleData, error) {
-	cs, err := s.deps.Admin.Clients(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	d := s.newConsoleData(&c.user, cpClients)
-	d.Clients = &clientsPage{Clients: cs, New: clientForm{Grants: "authorization_code refresh_token", Scopes: "openid profile email"}}
-	return d, nil
-}
-
-// consoleClients serves the Clients page.
-func (s *Server) consoleClients(w http.ResponseWriter, r *http.Request, c *consoleReq) {
-	d, err := s.clientsData(r, c)
-	if err != nil {
-		s.consoleError(w, r, c, err, nil, cpClients)
-		return
-	}
-	d.Notice = notice(r)
-	s.renderConsole(w, r, http.StatusOK, cpClients, d)
+	s.listError(w, r, c, usersList, err, nil)
 }
 
 // consoleAddClient registers a client; a confidential client's secret is
@@ -514,13 +524,7 @@ func (s *Server) consoleAddClient(w http.ResponseWriter, r *http.Request, c *con
 	}
 	cv, secret, err := s.deps.Admin.AddClient(r.Context(), c.actor, in)
 	if err != nil {
-		d, lerr := s.clientsData(r, c)
-		if lerr != nil {
-			s.consoleFail(w, r, &c.user, "list clients", lerr)
-			return
-		}
-		d.Clients.New = f
-		s.consoleError(w, r, c, err, d, cpClients)
+		s.listError(w, r, c, clientsList, err, func(d *consoleData) { d.Clients.New = f })
 		return
 	}
 	if secret == "" {
