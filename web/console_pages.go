@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sort"
@@ -176,6 +177,34 @@ func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, c *console
 	s.renderConsole(w, r, adminErrorStatus(ae.Kind), page, d)
 }
 
+// showConfirm shows the confirmation step cp under the nav entry nav.
+func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, c *consoleReq, nav string, cp *confirmPage) {
+	d := s.newConsoleData(&c.user, nav)
+	d.Confirm = cp
+	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+}
+
+// confirmed runs the action of the confirmation step cp (under nav), which
+// needs a reason, cp.Reason: without one the step is shown again (400);
+// act's error is shown on the step (consoleError); on success it redirects
+// to act's page with act's notice code (done).
+func (s *Server) confirmed(w http.ResponseWriter, r *http.Request, c *consoleReq, nav string, cp *confirmPage,
+	act func(ctx context.Context) (page, code string, err error)) {
+	d := s.newConsoleData(&c.user, nav)
+	d.Confirm = cp
+	if cp.Reason == "" {
+		d.Message = msgReasonRequired
+		s.renderConsole(w, r, http.StatusBadRequest, cpConfirm, d)
+		return
+	}
+	page, code, err := act(r.Context())
+	if err != nil {
+		s.consoleError(w, r, c, err, d, cpConfirm)
+		return
+	}
+	s.done(w, page, code)
+}
+
 // rotateConfirm builds the rotation's confirmation step.
 func (s *Server) rotateConfirm(r *http.Request, reason string, force bool) (*confirmPage, error) {
 	warn, err := s.consumerWarning(r, s.console.now())
@@ -204,37 +233,28 @@ func (s *Server) consoleRotateForm(w http.ResponseWriter, r *http.Request, c *co
 		s.consoleFail(w, r, &c.user, "rotate form", err)
 		return
 	}
-	d := s.newConsoleData(&c.user, cpKeys)
-	d.Confirm = cp
-	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+	s.showConfirm(w, r, c, cpKeys, cp)
 }
 
 // consoleRotate rotates with the confirmed form's reason.
 func (s *Server) consoleRotate(w http.ResponseWriter, r *http.Request, c *consoleReq) {
 	reason := strings.TrimSpace(c.form.Get("reason"))
 	force := c.form.Get("force") == "true"
-	d := s.newConsoleData(&c.user, cpKeys)
 	cp, err := s.rotateConfirm(r, reason, force)
 	if err != nil {
 		s.consoleFail(w, r, &c.user, "rotate form", err)
 		return
 	}
-	d.Confirm = cp
-	if reason == "" {
-		d.Message = msgReasonRequired
-		s.renderConsole(w, r, http.StatusBadRequest, cpConfirm, d)
-		return
-	}
-	out, err := s.deps.Admin.RotateKeys(r.Context(), c.actor, force, reason)
-	if err != nil {
-		s.consoleError(w, r, c, err, d, cpConfirm)
-		return
-	}
-	if out == nil || len(out.Promoted) == 0 {
-		s.done(w, "", "rotated-none")
-		return
-	}
-	s.done(w, "", "rotated")
+	s.confirmed(w, r, c, cpKeys, cp, func(ctx context.Context) (string, string, error) {
+		out, err := s.deps.Admin.RotateKeys(ctx, c.actor, force, reason)
+		if err != nil {
+			return "", "", err
+		}
+		if out == nil || len(out.Promoted) == 0 {
+			return "", "rotated-none", nil
+		}
+		return "", "rotated", nil
+	})
 }
 
 // revokeConfirm builds the revocation's confirmation step for kid.
@@ -264,9 +284,7 @@ func (s *Server) consoleRevokeForm(w http.ResponseWriter, r *http.Request, c *co
 		s.consoleFail(w, r, &c.user, "revoke form", err)
 		return
 	}
-	d := s.newConsoleData(&c.user, cpKeys)
-	d.Confirm = cp
-	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+	s.showConfirm(w, r, c, cpKeys, cp)
 }
 
 // consoleRevoke revokes the key with the confirmed form's reason.
@@ -278,18 +296,9 @@ func (s *Server) consoleRevoke(w http.ResponseWriter, r *http.Request, c *consol
 		s.consoleFail(w, r, &c.user, "revoke form", err)
 		return
 	}
-	d := s.newConsoleData(&c.user, cpKeys)
-	d.Confirm = cp
-	if reason == "" {
-		d.Message = msgReasonRequired
-		s.renderConsole(w, r, http.StatusBadRequest, cpConfirm, d)
-		return
-	}
-	if err := s.deps.Admin.RevokeKey(r.Context(), c.actor, kid, reason); err != nil {
-		s.consoleError(w, r, c, err, d, cpConfirm)
-		return
-	}
-	s.done(w, "", "revoked")
+	s.confirmed(w, r, c, cpKeys, cp, func(ctx context.Context) (string, string, error) {
+		return "", "revoked", s.deps.Admin.RevokeKey(ctx, c.actor, kid, reason)
+	})
 }
 
 // consoleConsumers serves the Consumers page.
@@ -429,9 +438,7 @@ func (s *Server) consoleAddUser(w http.ResponseWriter, r *http.Request, c *conso
 
 // consoleDisableForm is the confirmation step of disabling a user.
 func (s *Server) consoleDisableForm(w http.ResponseWriter, r *http.Request, c *consoleReq) {
-	d := s.newConsoleData(&c.user, cpUsers)
-	d.Confirm = s.disableConfirm(mux.Vars(r)["username"], "")
-	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+	s.showConfirm(w, r, c, cpUsers, s.disableConfirm(mux.Vars(r)["username"], ""))
 }
 
 func (s *Server) disableConfirm(username, reason string) *confirmPage {
@@ -451,18 +458,9 @@ func (s *Server) disableConfirm(username, reason string) *confirmPage {
 func (s *Server) consoleDisable(w http.ResponseWriter, r *http.Request, c *consoleReq) {
 	username := mux.Vars(r)["username"]
 	reason := strings.TrimSpace(c.form.Get("reason"))
-	d := s.newConsoleData(&c.user, cpUsers)
-	d.Confirm = s.disableConfirm(username, reason)
-	if reason == "" {
-		d.Message = msgReasonRequired
-		s.renderConsole(w, r, http.StatusBadRequest, cpConfirm, d)
-		return
-	}
-	if err := s.deps.Admin.SetUserDisabled(r.Context(), c.actor, username, true, reason); err != nil {
-		s.consoleError(w, r, c, err, d, cpConfirm)
-		return
-	}
-	s.done(w, "users", "user-disabled")
+	s.confirmed(w, r, c, cpUsers, s.disableConfirm(username, reason), func(ctx context.Context) (string, string, error) {
+		return "users", "user-disabled", s.deps.Admin.SetUserDisabled(ctx, c.actor, username, true, reason)
+	})
 }
 
 // consoleEnable enables a user (not destructive: no confirmation).
@@ -551,27 +549,16 @@ func (s *Server) deleteConfirm(id, reason string) *confirmPage {
 
 // consoleDeleteForm is the confirmation step of deleting a client.
 func (s *Server) consoleDeleteForm(w http.ResponseWriter, r *http.Request, c *consoleReq) {
-	d := s.newConsoleData(&c.user, cpClients)
-	d.Confirm = s.deleteConfirm(mux.Vars(r)["id"], "")
-	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+	s.showConfirm(w, r, c, cpClients, s.deleteConfirm(mux.Vars(r)["id"], ""))
 }
 
 // consoleDelete deletes a client with the confirmed reason.
 func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, c *consoleReq) {
 	id := mux.Vars(r)["id"]
 	reason := strings.TrimSpace(c.form.Get("reason"))
-	d := s.newConsoleData(&c.user, cpClients)
-	d.Confirm = s.deleteConfirm(id, reason)
-	if reason == "" {
-		d.Message = msgReasonRequired
-		s.renderConsole(w, r, http.StatusBadRequest, cpConfirm, d)
-		return
-	}
-	if err := s.deps.Admin.DeleteClient(r.Context(), c.actor, id, reason); err != nil {
-		s.consoleError(w, r, c, err, d, cpConfirm)
-		return
-	}
-	s.done(w, "clients", "client-deleted")
+	s.confirmed(w, r, c, cpClients, s.deleteConfirm(id, reason), func(ctx context.Context) (string, string, error) {
+		return "clients", "client-deleted", s.deps.Admin.DeleteClient(ctx, c.actor, id, reason)
+	})
 }
 
 func (s *Server) secretConfirm(id string) *confirmPage {
@@ -587,9 +574,7 @@ func (s *Server) secretConfirm(id string) *confirmPage {
 
 // consoleSecretForm is the confirmation step of rotating a client secret.
 func (s *Server) consoleSecretForm(w http.ResponseWriter, r *http.Request, c *consoleReq) {
-	d := s.newConsoleData(&c.user, cpClients)
-	d.Confirm = s.secretConfirm(mux.Vars(r)["id"])
-	s.renderConsole(w, r, http.StatusOK, cpConfirm, d)
+	s.showConfirm(w, r, c, cpClients, s.secretConfirm(mux.Vars(r)["id"]))
 }
 
 // consoleSecret rotates a client secret and shows the new one once.
