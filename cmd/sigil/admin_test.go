@@ -3,19 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth"
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
 	"github.com/sigilauth/sigil/web"
 )
 
@@ -23,18 +18,7 @@ import (
 // its admin service with a settable clock.
 func newTestAdminService(t *testing.T) (*adminService, storage.Store, *time.Time) {
 	t.Helper()
-	cfg := configs.Default()
-	cfg.Storage.BoltPath = filepath.Join(t.TempDir(), "sigil.db")
-	cfg.Keys.Algorithms = []string{"ES256"}
-	store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	srv, err := newServer(context.Background(), cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, store, cfg := newBoltServer(t, nil)
 	now := time.Now()
 	svc := &adminService{
 		admin: oauth.NewAdmin(store, oauth.Argon2id(argon2Params(cfg)), oauth.AdminConfig{Replica: "test", Now: func() time.Time { return now }}),

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +16,6 @@ import (
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
 )
 
 // allFamilies is every family issue 11 asks /metrics to show.
@@ -49,22 +45,12 @@ var allFamilies = []string{
 // one user.
 func metricsServer(t *testing.T, mutate func(*configs.Config)) (*server, string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := configs.Default()
-	cfg.Storage.BoltPath = filepath.Join(dir, "sigil.db")
-	cfg.Keys.Algorithms = []string{"ES256"}
-	cfg.Security.Argon2id = configs.Argon2id{MemoryKiB: 8192, Time: 1, Threads: 1}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	srv, store, _ := newBoltServer(t, func(cfg *configs.Config) {
+		cfg.Security.Argon2id = configs.Argon2id{MemoryKiB: 8192, Time: 1, Threads: 1}
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
 	ctx := context.Background()
 	const secret = "metrics-test-secret-0123456789abcdef"
 	const userPassword = "correct horse battery staple"
@@ -80,11 +66,6 @@ func metricsServer(t *testing.T, mutate func(*configs.Config)) (*server, string,
 	}
 	if err := store.CreateUser(ctx, storage.User{ID: "u1", Username: "alice", PasswordHash: hash,
 		PasswordChangedAt: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := newServer(ctx, cfg, store, logger, func(string) string { return "" })
-	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, secret, userPassword

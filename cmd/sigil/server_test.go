@@ -19,14 +19,18 @@ import (
 	"github.com/sigilauth/sigil/storage/bolt"
 )
 
-// TestNewServerWiring builds the whole server on a bolt temp store without
-// opening a port and drives its handler: discovery, the bootstrapped JWKS,
-// readiness and a client_credentials token signed by the ring.
-func TestNewServerWiring(t *testing.T) {
-	dir := t.TempDir()
+// newBoltServer builds the whole server with newServer on a bolt temp
+// store, without opening a port: ES256 keys, the KEK generated beside the
+// bolt file, a quiet logger. mutate (nil for none) edits the configuration
+// first; it must then validate.
+func newBoltServer(t *testing.T, mutate func(*configs.Config)) (*server, *bolt.Store, configs.Config) {
+	t.Helper()
 	cfg := configs.Default()
-	cfg.Storage.BoltPath = filepath.Join(dir, "sigil.db")
+	cfg.Storage.BoltPath = filepath.Join(t.TempDir(), "sigil.db")
 	cfg.Keys.Algorithms = []string{"ES256"}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -35,18 +39,23 @@ func TestNewServerWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	ctx := context.Background()
-	const secret = "wiring-test-secret-0123456789abcdef"
-	sum := sha256.Sum256([]byte(secret))
-	if err := store.CreateClient(ctx, storage.Client{ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"},
-		Scopes: []string{"api"}, Audiences: []string{"https://api.example.com"}, CreatedAt: time.Now()}); err != nil {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := newServer(context.Background(), cfg, store, logger, func(string) string { return "" })
+	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	getenv := func(string) string { return "" } // KEK generated beside the bolt file
+	return srv, store, cfg
+}
 
-	srv, err := newServer(ctx, cfg, store, logger, getenv)
-	if err != nil {
+// TestNewServerWiring builds the whole server on a bolt temp store without
+// opening a port and drives its handler: discovery, the bootstrapped JWKS,
+// readiness and a client_credentials token signed by the ring.
+func TestNewServerWiring(t *testing.T) {
+	srv, store, cfg := newBoltServer(t, nil)
+	const secret = "wiring-test-secret-0123456789abcdef"
+	sum := sha256.Sum256([]byte(secret))
+	if err := store.CreateClient(context.Background(), storage.Client{ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"},
+		Scopes: []string{"api"}, Audiences: []string{"https://api.example.com"}, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 
