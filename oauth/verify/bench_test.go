@@ -215,40 +215,52 @@ func BenchmarkVerify(b *testing.B) {
 					i = (i + 1) % benchPoolSize
 				}
 			}
-			subs := []struct {
-				name string
-				run  func(b *testing.B)
-			}{
-				{"raw", func(b *testing.B) {
-					loop(b, func(i int) error {
-						if !s.raw(i) {
-							return fmt.Errorf("raw check failed")
-						}
-						return nil
-					})
-				}},
-				{"sigil-cold", func(b *testing.B) {
-					v := s.coldVerifier(b)
-					loop(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-				}},
-				{"sigil-warm", func(b *testing.B) {
-					v := s.warmVerifier(b)
-					loop(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-				}},
-			}
+			subs := s.sigilSubs(ctx, loop)
 			for _, p := range s.peers(b) {
-				subs = append(subs, struct {
-					name string
-					run  func(b *testing.B)
-				}{p.name, func(b *testing.B) { loop(b, func(i int) error { return p.verify(s.tokens[i]) }) }})
+				subs = append(subs, benchSub{p.name, func(b *testing.B) { loop(b, func(i int) error { return p.verify(s.tokens[i]) }) }})
 			}
-			if benchReversed() {
-				slices.Reverse(subs)
-			}
-			for _, sub := range subs {
-				b.Run(sub.name, sub.run)
-			}
+			runSubs(b, subs)
 		})
+	}
+}
+
+// benchSub is one named sub-benchmark.
+type benchSub struct {
+	name string
+	run  func(b *testing.B)
+}
+
+// sigilSubs are the raw, sigil-cold and sigil-warm sub-benchmarks over s's
+// token pool; drive runs a check of pool entry i in the benchmark's loop
+// (serial or parallel).
+func (s *benchSet) sigilSubs(ctx context.Context, drive func(b *testing.B, check func(i int) error)) []benchSub {
+	return []benchSub{
+		{"raw", func(b *testing.B) {
+			drive(b, func(i int) error {
+				if !s.raw(i) {
+					return fmt.Errorf("raw check failed")
+				}
+				return nil
+			})
+		}},
+		{"sigil-cold", func(b *testing.B) {
+			v := s.coldVerifier(b)
+			drive(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+		}},
+		{"sigil-warm", func(b *testing.B) {
+			v := s.warmVerifier(b)
+			drive(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
+		}},
+	}
+}
+
+// runSubs runs subs in order, or in reverse order when benchReversed.
+func runSubs(b *testing.B, subs []benchSub) {
+	if benchReversed() {
+		slices.Reverse(subs)
+	}
+	for _, sub := range subs {
+		b.Run(sub.name, sub.run)
 	}
 }
 
@@ -330,33 +342,7 @@ func BenchmarkVerifyParallel(b *testing.B) {
 					}
 				})
 			}
-			subs := []struct {
-				name string
-				run  func(b *testing.B)
-			}{
-				{"raw", func(b *testing.B) {
-					run(b, func(i int) error {
-						if !s.raw(i) {
-							return fmt.Errorf("raw check failed")
-						}
-						return nil
-					})
-				}},
-				{"sigil-cold", func(b *testing.B) {
-					v := s.coldVerifier(b)
-					run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-				}},
-				{"sigil-warm", func(b *testing.B) {
-					v := s.warmVerifier(b)
-					run(b, func(i int) error { _, err := v.Verify(ctx, s.tokens[i]); return err })
-				}},
-			}
-			if benchReversed() {
-				slices.Reverse(subs)
-			}
-			for _, sub := range subs {
-				b.Run(sub.name, sub.run)
-			}
+			runSubs(b, s.sigilSubs(ctx, run))
 		})
 	}
 }
