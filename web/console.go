@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -66,27 +65,7 @@ type consoleUI struct {
 // parseConsoleTemplates parses the console layout and pages from fsys; a
 // broken template fails the server's start.
 func parseConsoleTemplates(fsys fs.FS) (pages, error) {
-	base, err := template.New("console_layout").Option("missingkey=error").Funcs(consoleFuncs).ParseFS(fsys, "templates/console_layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("parse console layout: %w", err)
-	}
-	out := make(pages, len(consolePageNames))
-	for _, name := range consolePageNames {
-		t, err := base.Clone()
-		if err != nil {
-			return nil, fmt.Errorf("clone console layout: %w", err)
-		}
-		if _, err := t.ParseFS(fsys, "templates/console_"+name+".html"); err != nil {
-			return nil, fmt.Errorf("parse console page %s: %w", name, err)
-		}
-		for _, def := range []string{"title", "content"} {
-			if t.Lookup(def) == nil {
-				return nil, fmt.Errorf("parse console page %s: no %q template", name, def)
-			}
-		}
-		out[name] = t
-	}
-	return out, nil
+	return parsePageSet(fsys, template.New("console_layout").Funcs(consoleFuncs), "console", "templates/console_", consolePageNames)
 }
 
 // consoleFuncs are the template helpers: time formatting only.

@@ -51,22 +51,35 @@ type pages map[string]*template.Template
 // templates/ directory). A missing or broken template is an error, so a
 // bad build fails at start-up rather than on a request.
 func parseTemplates(fsys fs.FS) (pages, error) {
-	base, err := template.New("layout").Option("missingkey=error").ParseFS(fsys, "templates/layout.html")
+	return parsePageSet(fsys, template.New("layout"), "page", "templates/", pageNames)
+}
+
+// parsePageSet parses a layout, templates/<prefix>layout.html, into base
+// (options and functions set here: missingkey=error), then each page
+// templates/<prefix><name>.html on a clone of it. Each page must define
+// "title" and "content". kind names the set in errors ("page",
+// "console").
+func parsePageSet(fsys fs.FS, base *template.Template, kind, prefix string, names []string) (pages, error) {
+	base, err := base.Option("missingkey=error").ParseFS(fsys, prefix+"layout.html")
 	if err != nil {
-		return nil, fmt.Errorf("parse page layout: %w", err)
+		return nil, fmt.Errorf("parse %s layout: %w", kind, err)
 	}
-	out := make(pages, len(pageNames))
-	for _, name := range pageNames {
+	page := "page"
+	if kind != "page" {
+		page = kind + " page"
+	}
+	out := make(pages, len(names))
+	for _, name := range names {
 		t, err := base.Clone()
 		if err != nil {
-			return nil, fmt.Errorf("clone page layout: %w", err)
+			return nil, fmt.Errorf("clone %s layout: %w", kind, err)
 		}
-		if _, err := t.ParseFS(fsys, "templates/"+name+".html"); err != nil {
-			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		if _, err := t.ParseFS(fsys, prefix+name+".html"); err != nil {
+			return nil, fmt.Errorf("parse %s %s: %w", page, name, err)
 		}
 		for _, def := range []string{"title", "content"} {
 			if t.Lookup(def) == nil {
-				return nil, fmt.Errorf("parse page %s: no %q template", name, def)
+				return nil, fmt.Errorf("parse %s %s: no %q template", page, name, def)
 			}
 		}
 		out[name] = t
