@@ -23,33 +23,14 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/storage/mongo/mongotest"
+	"github.com/sigilauth/sigil/tests/load"
 )
 
 // sigilBin is the path of the binary built by TestMain.
 var sigilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sigil-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sigilBin = filepath.Join(dir, "sigil")
-	args := []string{"build", "-o", sigilBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/sigilauth/sigil/cmd/sigil")
-	cmd := exec.Command("go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sigil:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	load.RunWithSigil("sigil-e2e-", raceEnabled, &sigilBin, m.Run)
 }
 
 // Backend names a storage backend the black-box tests run against.

@@ -2,10 +2,6 @@ package load
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +14,7 @@ import (
 var sigilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sigil-load-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sigilBin = filepath.Join(dir, "sigil")
-	cmd := exec.Command("go", "build", "-o", sigilBin, "github.com/sigilauth/sigil/cmd/sigil")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sigil:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	RunWithSigil("sigil-load-", false, &sigilBin, m.Run)
 }
 
 // TestSoakSmoke is `make soak` cut to 20 seconds, on each backend, so the
