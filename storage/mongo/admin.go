@@ -27,9 +27,8 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) error {
 // ListAudit returns at most limit entries of kind ("" for all) with an _id
 // below beforeID ("" for no bound), newest first: one sorted, limited find.
 func (s *Store) ListAudit(ctx context.Context, kind, beforeID string, limit int) ([]storage.AuditEntry, error) {
-	out := []storage.AuditEntry{}
 	if limit <= 0 {
-		return out, nil
+		return []storage.AuditEntry{}, nil
 	}
 	filter := bson.D{}
 	if kind != "" {
@@ -38,18 +37,8 @@ func (s *Store) ListAudit(ctx context.Context, kind, beforeID string, limit int)
 	if beforeID != "" {
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: beforeID}}})
 	}
-	cur, err := s.audit.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, s.wrap("list audit entries", err)
-	}
-	var docs []auditDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list audit entries", err)
-	}
-	for _, d := range docs {
-		out = append(out, d.record())
-	}
-	return out, nil
+	return findAll[auditDoc](ctx, s, s.audit, "list audit entries", filter,
+		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 }
 
 // RecordJWKSConsumer upserts c (see storage.JWKSConsumerStore). A live
@@ -88,18 +77,6 @@ func (s *Store) RecordJWKSConsumer(ctx context.Context, c storage.JWKSConsumer, 
 
 // ListJWKSConsumers returns the consumers unexpired at now, ordered by ID.
 func (s *Store) ListJWKSConsumers(ctx context.Context, now time.Time) ([]storage.JWKSConsumer, error) {
-	cur, err := s.consumers.Find(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now.UTC()}}}},
+	return findAll[consumerDoc](ctx, s, s.consumers, "list jwks consumers", bson.D{{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now.UTC()}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, s.wrap("list jwks consumers", err)
-	}
-	var docs []consumerDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list jwks consumers", err)
-	}
-	out := make([]storage.JWKSConsumer, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.record())
-	}
-	return out, nil
 }

@@ -37,19 +37,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 
 // ListClients returns every client ordered by ID.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	cur, err := s.clients.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, s.wrap("list clients", err)
-	}
-	var docs []clientDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list clients", err)
-	}
-	clients := make([]storage.Client, 0, len(docs))
-	for _, d := range docs {
-		clients = append(clients, d.record())
-	}
-	return clients, nil
+	return findAll[clientDoc](ctx, s, s.clients, "list clients", bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 }
 
 // DeleteClient removes the client. storage.ErrNotFound if absent.

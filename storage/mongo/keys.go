@@ -68,17 +68,5 @@ func (s *Store) AppendKeyEvent(ctx context.Context, e storage.KeyEvent) error {
 
 // ListKeyEvents returns audit events in ID (time) order, oldest first.
 func (s *Store) ListKeyEvents(ctx context.Context) ([]storage.KeyEvent, error) {
-	cur, err := s.keyEvents.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, s.wrap("list key events", err)
-	}
-	var docs []keyEventDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list key events", err)
-	}
-	events := make([]storage.KeyEvent, 0, len(docs))
-	for _, d := range docs {
-		events = append(events, d.record())
-	}
-	return events, nil
+	return findAll[keyEventDoc](ctx, s, s.keyEvents, "list key events", bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 }

@@ -321,6 +321,25 @@ func notFound(what, id string) error {
 	return fmt.Errorf("mongo: %s %q: %w", what, id, storage.ErrNotFound)
 }
 
+// findAll runs one find on coll and returns the records of every matching
+// document (D, converted by its record method) in the cursor's order, as a
+// non-nil slice; op names the operation in errors.
+func findAll[D interface{ record() R }, R any](ctx context.Context, s *Store, coll *mongo.Collection, op string, filter bson.D, opts ...options.Lister[options.FindOptions]) ([]R, error) {
+	cur, err := coll.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.wrap(op, err)
+	}
+	out := make([]R, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.record())
+	}
+	return out, nil
+}
+
 // duplicate returns storage.ErrDuplicate wrapped with context.
 func duplicate(what, id string) error {
 	return fmt.Errorf("mongo: %s %q: %w", what, id, storage.ErrDuplicate)

@@ -412,20 +412,8 @@ func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
 // ListConsents returns the consents of userID (user_id index) ordered by
 // client id.
 func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
-	cur, err := s.consents.Find(ctx, bson.D{{Key: "user_id", Value: userID}},
+	return findAll[consentDoc](ctx, s, s.consents, "list consents", bson.D{{Key: "user_id", Value: userID}},
 		options.Find().SetSort(bson.D{{Key: "client_id", Value: 1}}))
-	if err != nil {
-		return nil, s.wrap("list consents", err)
-	}
-	var docs []consentDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list consents", err)
-	}
-	out := make([]storage.Consent, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.record())
-	}
-	return out, nil
 }
 
 // DeleteConsent forgets the consent of userID for clientID.

@@ -237,19 +237,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage
 
 // ListUsers returns every user ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "username", Value: 1}}))
-	if err != nil {
-		return nil, s.wrap("list users", err)
-	}
-	var docs []userDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.wrap("list users", err)
-	}
-	users := make([]storage.User, 0, len(docs))
-	for _, d := range docs {
-		users = append(users, d.record())
-	}
-	return users, nil
+	return findAll[userDoc](ctx, s, s.users, "list users", bson.D{}, options.Find().SetSort(bson.D{{Key: "username", Value: 1}}))
 }
 
 // SetUserPassword replaces the password hash and sets PasswordChangedAt and
