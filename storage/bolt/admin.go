@@ -98,21 +98,7 @@ func (s *Store) RecordJWKSConsumer(ctx context.Context, c storage.JWKSConsumer, 
 
 // ListJWKSConsumers returns the consumers unexpired at now, ordered by ID.
 func (s *Store) ListJWKSConsumers(ctx context.Context, now time.Time) ([]storage.JWKSConsumer, error) {
-	var out []storage.JWKSConsumer
-	err := s.view(ctx, "list jwks consumers", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketConsumers).ForEach(func(_, v []byte) error {
-			var r consumerRecord
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			if !expired(r.ExpiresAt, now) {
-				out = append(out, r.consumer())
-			}
-			return nil
-		})
+	return listBucket(ctx, s, "list jwks consumers", bucketConsumers, func(r consumerRecord) (storage.JWKSConsumer, bool) {
+		return r.consumer(), !expired(r.ExpiresAt, now)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }

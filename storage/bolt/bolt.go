@@ -182,6 +182,30 @@ func (s *Store) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error
 	return nil
 }
 
+// listBucket decodes every record of bucket, in key order and one
+// consistent snapshot, and returns conv's result for each record conv
+// keeps (its second result); nil when none is kept. op names the operation
+// in errors.
+func listBucket[Rec, R any](ctx context.Context, s *Store, op string, bucket []byte, conv func(Rec) (R, bool)) ([]R, error) {
+	var out []R
+	err := s.view(ctx, op, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			var r Rec
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			if x, keep := conv(r); keep {
+				out = append(out, x)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // update runs fn in a read-write transaction after checking ctx, wrapping any
 // error with op. Concurrent updates share one transaction, one commit and
 // one fsync (see groupCommit), so fn may run more than once and must reset

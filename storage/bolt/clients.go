@@ -95,21 +95,7 @@ func (c *clientCache) put(id string, raw []byte, r clientRecord) {
 
 // ListClients returns every client ordered by ID (byte order).
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	var out []storage.Client
-	err := s.view(ctx, "list clients", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketClients).ForEach(func(_, v []byte) error {
-			var r clientRecord
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			out = append(out, r.client())
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listBucket(ctx, s, "list clients", bucketClients, func(r clientRecord) (storage.Client, bool) { return r.client(), true })
 }
 
 // DeleteClient removes the client. ErrNotFound if absent. Refresh tokens

@@ -67,19 +67,5 @@ func (s *Store) AppendKeyEvent(ctx context.Context, e storage.KeyEvent) error {
 
 // ListKeyEvents returns every audit event in ID (byte) order, oldest first.
 func (s *Store) ListKeyEvents(ctx context.Context) ([]storage.KeyEvent, error) {
-	var out []storage.KeyEvent
-	err := s.view(ctx, "list key events", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketKeyEvents).ForEach(func(_, v []byte) error {
-			var r keyEventRecord
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			out = append(out, r.keyEvent())
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listBucket(ctx, s, "list key events", bucketKeyEvents, func(r keyEventRecord) (storage.KeyEvent, bool) { return r.keyEvent(), true })
 }
