@@ -83,7 +83,8 @@ type Rotator struct {
 	sealer *Sealer
 	ring   *KeyRing
 	policy Policy // policy.RetainFor is the initial retention only
-	// retain is the retention in force (see SetRetainFor).
+	// retain is the retention in force (see SetRetainFor); stored with mu
+	// held, read by each plan once.
 	retain atomic.Pointer[retention]
 	actor  string
 	log    *slog.Logger
@@ -155,20 +156,20 @@ func (r *Rotator) RetainFor() time.Duration { return r.retain.Load().retainFor }
 // be signed any more, and a key retired after now keeps its verify_until
 // at least now + the previous retention (the floor), so a token signed up
 // to now stays verifiable until it expires. Keys already retired keep the
-// verify_until they have. The retention is this process's: every replica
-// that may retire keys must be given the same change, and a restart
-// forgets the floor.
+// verify_until they have. It waits for a key-set change this rotator has
+// in progress, so no key it retires after SetRetainFor returns gets the
+// previous retention. The retention is this process's: every replica that
+// may retire keys must be given the same change, and a restart forgets
+// the floor.
 func (r *Rotator) SetRetainFor(d time.Duration, now time.Time) error {
 	if d <= 0 {
 		return fmt.Errorf("rotator: retention %s is not positive", d)
 	}
-	for {
-		old := r.retain.Load()
-		next := &retention{retainFor: d, floor: old.verifyUntil(now)}
-		if r.retain.CompareAndSwap(old, next) {
-			return nil
-		}
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.retain.Load()
+	r.retain.Store(&retention{retainFor: d, floor: old.verifyUntil(now)})
+	return nil
 }
 
 // Ring returns the ring this rotator keeps loaded.
