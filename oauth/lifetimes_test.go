@@ -1,8 +1,12 @@
 package oauth
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -129,5 +133,75 @@ func TestSetLifetimesInvalid(t *testing.T) {
 				t.Fatalf("expires_in after a refused set = %d, want 420", r.ExpiresIn)
 			}
 		})
+	}
+}
+
+// TestSetLifetimesConcurrent swaps the lifetimes while tokens are issued:
+// every response's expires_in matches its token's exp - iat (one snapshot
+// per grant), and is one of the two lifetimes. Run with -race it also
+// shows the swap is free of data races.
+func TestSetLifetimesConcurrent(t *testing.T) {
+	e := newEnv(t, nil)
+	short := e.svc.Lifetimes()
+	long := short
+	long.AccessTTL = 7 * time.Minute
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		problems []string
+	)
+	report := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+	var issuers sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		issuers.Go(func() {
+			for range 50 {
+				r, err := e.svc.Token(e.ctx, TokenRequest{GrantType: GrantClientCredentials, Client: basic(ccID, ccSecret), Scope: "api:read"})
+				if err != nil {
+					report("token: %v", err)
+					return
+				}
+				var c struct{ Exp, Iat int64 }
+				parts := strings.Split(r.AccessToken, ".")
+				payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+				if err != nil || json.Unmarshal(payload, &c) != nil {
+					report("undecodable access token")
+					return
+				}
+				if r.ExpiresIn != c.Exp-c.Iat || (r.ExpiresIn != 300 && r.ExpiresIn != 420) {
+					report("expires_in %d, token lifetime %d", r.ExpiresIn, c.Exp-c.Iat)
+					return
+				}
+			}
+		})
+	}
+	// Swap until the issuers are done, so swaps land inside grants.
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			l := short
+			if i%2 == 0 {
+				l = long
+			}
+			if err := e.svc.SetLifetimes(l); err != nil {
+				report("SetLifetimes: %v", err)
+				return
+			}
+			runtime.Gosched()
+		}
+	})
+	issuers.Wait()
+	close(stop)
+	wg.Wait()
+	if len(problems) > 0 {
+		t.Fatalf("%d problems, first: %s", len(problems), problems[0])
 	}
 }
