@@ -431,6 +431,9 @@ func TestValidate(t *testing.T) {
 			c.Storage.MongoURI = "mongodb+srv://cluster.example.net"
 		}},
 		{name: "prepublish equal to max_age", mutate: func(c *Config) { c.Keys.Prepublish = c.JWKS.MaxAge }},
+		{name: "prepublish at the verifier's refetch interval, short max_age", mutate: func(c *Config) {
+			c.Keys.Prepublish, c.JWKS.MaxAge = MinPrepublish, 2*time.Second
+		}},
 		{name: "clock leeway at the verifier's limit", mutate: func(c *Config) { c.Keys.ClockLeeway = 10 * time.Minute }},
 		{name: "idle ttl equal to refresh ttl", mutate: func(c *Config) { c.Tokens.RefreshIdleTTL = c.Tokens.RefreshTTL }},
 		{name: "proxies ip and cidr", mutate: func(c *Config) {
@@ -525,6 +528,15 @@ func TestValidate(t *testing.T) {
 			c.JWKS.MaxAge = time.Hour
 			c.Keys.Prepublish = time.Hour - time.Second
 		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (59m59s) must be at least jwks.max_age (1h0m0s)"},
+		{name: "prepublish over max_age but under the verifier's refetch interval", mutate: func(c *Config) {
+			c.Keys.Prepublish, c.JWKS.MaxAge = 3*time.Second, 2*time.Second
+		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (3s) must be at least 10s (and at least jwks.max_age, 2s): resource servers using oauth/verify refetch"},
+		{name: "prepublish one second under the verifier's refetch interval", mutate: func(c *Config) {
+			c.Keys.Prepublish, c.JWKS.MaxAge = 9*time.Second, 9*time.Second
+		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (9s) must be at least 10s"},
+		{name: "prepublish under both max_age and the refetch interval", mutate: func(c *Config) {
+			c.Keys.Prepublish, c.JWKS.MaxAge = time.Second, 5*time.Second
+		}, wantKeys: []string{"keys.prepublish"}, wantIn: "keys.prepublish: (1s) must be at least 10s (and at least jwks.max_age, 5s)"},
 		{name: "clock leeway over the verifier's limit", mutate: func(c *Config) { c.Keys.ClockLeeway = 10*time.Minute + time.Second },
 			wantKeys: []string{"keys.clock_leeway"}, wantIn: "keys.clock_leeway: (10m1s) must be at most 10m0s"},
 		{name: "idle ttl above refresh ttl", mutate: func(c *Config) { c.Tokens.RefreshIdleTTL = 25 * time.Hour },

@@ -24,12 +24,20 @@ type Problem struct {
 	Message string
 }
 
-// String returns "key: message".
 // MaxClockLeeway is the largest keys.clock_leeway: the server verifies its
 // own tokens through oauth/verify, whose WithLeeway refuses more (its
 // maxLeeway).
 const MaxClockLeeway = 10 * time.Minute
 
+// MinPrepublish is the least keys.prepublish, whatever jwks.max_age: it is
+// oauth/verify's MinRefetchInterval, the least time between two JWKS
+// fetches of a resource server using it, unknown kid or not, so a key
+// published for less could be missed by a resource server that fetched
+// just before it appeared. (configs is a leaf and does not import
+// oauth/verify; a test in cmd/sigil keeps the two equal.)
+const MinPrepublish = 10 * time.Second
+
+// String returns "key: message".
 func (p Problem) String() string { return p.Key + ": " + p.Message }
 
 // ValidationError lists every problem found in a configuration. Load and
@@ -142,8 +150,17 @@ func (c Config) Validate() error {
 	// jwks
 	v.positive("jwks.max_age", c.JWKS.MaxAge)
 	v.positive("jwks.consumer_ttl", c.JWKS.ConsumerTTL)
-	if c.Keys.Prepublish >= 0 && c.JWKS.MaxAge > 0 && c.Keys.Prepublish < c.JWKS.MaxAge {
+	// The next key must be published long enough for every consumer to
+	// see it before it signs: HTTP caches honouring the JWKS max-age, and
+	// oauth/verify, which refetches for an unknown kid at most every
+	// MinPrepublish.
+	switch {
+	case c.Keys.Prepublish < 0:
+	case c.JWKS.MaxAge > 0 && c.Keys.Prepublish < c.JWKS.MaxAge && c.JWKS.MaxAge >= MinPrepublish:
 		v.add("keys.prepublish", "(%s) must be at least jwks.max_age (%s), or caches could miss the next key", c.Keys.Prepublish, c.JWKS.MaxAge)
+	case c.Keys.Prepublish < MinPrepublish:
+		v.add("keys.prepublish", "(%s) must be at least %s (and at least jwks.max_age, %s): resource servers using oauth/verify refetch the JWKS for an unknown kid at most every %s, so one that fetched just before the next key appeared would refuse tokens signed with it",
+			c.Keys.Prepublish, MinPrepublish, c.JWKS.MaxAge, MinPrepublish)
 	}
 
 	// tokens

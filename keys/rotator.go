@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -39,8 +40,28 @@ type Policy struct {
 	// may sign.
 	Prepublish time.Duration
 	// RetainFor is how long a retired key stays published: the longest token
-	// lifetime it could have signed plus clock leeway.
+	// lifetime it could have signed plus clock leeway. SetRetainFor changes
+	// it while the rotator runs.
 	RetainFor time.Duration
+}
+
+// retention is how long keys retired from now on stay published.
+type retention struct {
+	// retainFor is Policy.RetainFor as last set.
+	retainFor time.Duration
+	// floor is the earliest verify_until of a key retired from now on:
+	// tokens signed under a longer earlier retention may be valid until
+	// then (zero: none).
+	floor time.Time
+}
+
+// verifyUntil is the verify_until of a key retired at now.
+func (rt *retention) verifyUntil(now time.Time) time.Time {
+	v := now.Add(rt.retainFor)
+	if rt.floor.After(v) {
+		return rt.floor
+	}
+	return v
 }
 
 // ParseSchedule parses a robfig/cron standard spec: five fields
@@ -61,7 +82,10 @@ type Rotator struct {
 	store  KeySetStore
 	sealer *Sealer
 	ring   *KeyRing
-	policy Policy
+	policy Policy // policy.RetainFor is the initial retention only
+	// retain is the retention in force (see SetRetainFor); stored with mu
+	// held, read by each plan once.
+	retain atomic.Pointer[retention]
 	actor  string
 	log    *slog.Logger
 	gen    func(alg string, rsaBits int) (*Material, error)
@@ -109,10 +133,43 @@ func NewRotator(store KeySetStore, sealer *Sealer, ring *KeyRing, policy Policy,
 		log:   slog.Default(),
 		gen:   Generate,
 	}
+	r.retain.Store(&retention{retainFor: policy.RetainFor})
 	for _, o := range opts {
 		o(r)
 	}
 	return r, nil
+}
+
+// RetainFor returns how long a key retired now stays published (the
+// policy's RetainFor, or what SetRetainFor set last), not counting the
+// floor a shortening keeps.
+func (r *Rotator) RetainFor() time.Duration { return r.retain.Load().retainFor }
+
+// SetRetainFor changes how long keys retired from now on stay published,
+// for a change of token lifetimes while the rotator runs: d must be the
+// longest token lifetime that can be signed from now on plus clock leeway,
+// and positive.
+//
+// A longer d applies at once; call it before tokens of the longer lifetime
+// are signed. A shorter d must not cut off tokens already signed under the
+// previous retention: call it once no token of the previous lifetimes can
+// be signed any more, and a key retired after now keeps its verify_until
+// at least now + the previous retention (the floor), so a token signed up
+// to now stays verifiable until it expires. Keys already retired keep the
+// verify_until they have. It waits for a key-set change this rotator has
+// in progress, so no key it retires after SetRetainFor returns gets the
+// previous retention. The retention is this process's: every replica that
+// may retire keys must be given the same change, and a restart forgets
+// the floor.
+func (r *Rotator) SetRetainFor(d time.Duration, now time.Time) error {
+	if d <= 0 {
+		return fmt.Errorf("rotator: retention %s is not positive", d)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.retain.Load()
+	r.retain.Store(&retention{retainFor: d, floor: old.verifyUntil(now)})
+	return nil
 }
 
 // Ring returns the ring this rotator keeps loaded.
@@ -341,7 +398,7 @@ func (r *Rotator) apply(ctx context.Context, now time.Time, actor string, edit f
 	// Audit events a crash left pending in the record go to the log first;
 	// those the log refused stay pending in the next version.
 	carried := r.flush(ctx, set.PendingEvents)
-	p := &plan{r: r, sealer: sealer, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation}
+	p := &plan{r: r, sealer: sealer, now: now, actor: actor, keys: slices.Clone(set.Keys), waiting: map[string]time.Time{}, last: set.LastRotation, retain: r.retain.Load()}
 	if err := edit(p); err != nil {
 		return Result{}, err
 	}
@@ -473,6 +530,7 @@ type plan struct {
 	events  []storage.KeyEvent
 	waiting map[string]time.Time
 	last    time.Time
+	retain  *retention // read once per plan
 }
 
 func (p *plan) event(k storage.Key, action string, from, to storage.KeyState, reason string) {
@@ -517,7 +575,7 @@ func (p *plan) retire(i int, reason string) {
 	k.State = storage.KeyRetired
 	k.SealedPrivate, k.KEKID = nil, ""
 	k.RetiredAt = p.now
-	k.VerifyUntil = p.now.Add(p.r.policy.RetainFor)
+	k.VerifyUntil = p.retain.verifyUntil(p.now)
 }
 
 // promote retires alg's active key (if any) and activates its next key.
@@ -552,7 +610,7 @@ func (p *plan) reconcile() error {
 		case k.State == storage.KeyRetired && !p.now.Before(k.VerifyUntil):
 			p.event(k, "expire", storage.KeyRetired, "", "past verify_until")
 			continue
-		case k.State == storage.KeyRevoked && !p.now.Before(k.RevokedAt.Add(pol.RetainFor)):
+		case k.State == storage.KeyRevoked && !p.now.Before(k.RevokedAt.Add(p.retain.retainFor)):
 			p.event(k, "expire", storage.KeyRevoked, "", "revoked key record expired")
 			continue
 		case k.State == storage.KeyNext && !configured(k.Alg):

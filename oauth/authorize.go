@@ -287,7 +287,7 @@ func (s *Service) startSession(ctx context.Context, user *storage.User, oldCooki
 			return "", storage.Session{}, storeErr("delete session", err)
 		}
 	}
-	cookie := randomID(32)
+	cookie, lt := randomID(32), s.lifetimes()
 	rec := storage.Session{
 		IDHash:        sessionHash(cookie),
 		UserID:        user.ID,
@@ -295,8 +295,8 @@ func (s *Service) startSession(ctx context.Context, user *storage.User, oldCooki
 		AMR:           []string{"pwd"},
 		CreatedAt:     now,
 		LastSeen:      now,
-		ExpiresAt:     now.Add(s.cfg.SessionTTL),
-		IdleExpiresAt: now.Add(s.cfg.SessionIdleTTL),
+		ExpiresAt:     now.Add(lt.SessionTTL),
+		IdleExpiresAt: now.Add(lt.SessionIdleTTL),
 	}
 	if err := s.store.CreateSession(ctx, rec); err != nil {
 		return "", storage.Session{}, storeErr("create session", err)
@@ -329,7 +329,7 @@ func (s *Service) currentSession(ctx context.Context, cookie string, now time.Ti
 	case u.Disabled, u.PasswordChangedAt.After(rec.AuthTime):
 		return nil, nil
 	}
-	rec, err = s.store.TouchSession(ctx, h, now, s.cfg.SessionIdleTTL)
+	rec, err = s.store.TouchSession(ctx, h, now, s.lifetimes().SessionIdleTTL)
 	if isNotFound(err) {
 		return nil, nil
 	}

@@ -41,9 +41,9 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 	case !validPKCEString(req.CodeVerifier):
 		return nil, errInvalidRequest("code_verifier must be 43 to 128 unreserved characters")
 	}
-	now := s.now()
+	now, lt := s.now(), s.lifetimes()
 	withRefresh := allowsGrant(client, GrantRefreshToken)
-	iss := storage.AuthCodeIssue{AccessJTI: randomID(16), AccessExpiresAt: now.Add(s.cfg.AccessTTL)}
+	iss := storage.AuthCodeIssue{AccessJTI: randomID(16), AccessExpiresAt: now.Add(lt.AccessTTL)}
 	if withRefresh {
 		iss.FamilyID = newFamilyID()
 	}
@@ -87,7 +87,7 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 	}
 	scopes := intersect(code.Scopes, client.Scopes)
 	is := issued{client: client, user: &user, scopes: scopes, authTime: code.AuthTime,
-		jti: iss.AccessJTI, nonce: code.Nonce, sid: SessionSID(code.SessionIDHash)}
+		jti: iss.AccessJTI, nonce: code.Nonce, sid: SessionSID(code.SessionIDHash), life: lt}
 	resp, err := s.signResponse(now, is)
 	if err != nil {
 		return nil, err
@@ -101,10 +101,10 @@ func (s *Service) codeGrant(ctx context.Context, client storage.Client, req Toke
 		UserID:        user.ID,
 		Scopes:        scopes,
 		AuthTime:      code.AuthTime,
-		ExpiresAt:     now.Add(s.cfg.RefreshTTL),
+		ExpiresAt:     now.Add(lt.RefreshTTL),
 		SessionIDHash: code.SessionIDHash,
 	}
-	tok := s.firstRefreshToken(&fam, now)
+	tok := firstRefreshToken(lt, &fam, now)
 	if err := s.store.CreateFamily(ctx, fam); err != nil {
 		return nil, storeErr("create refresh family", err)
 	}

@@ -149,14 +149,17 @@ type issued struct {
 	jti string
 	// nonce and sid go into the ID token (authorization code grant).
 	nonce, sid string
+	// life is the lifetimes snapshot the grant read (so that what it
+	// stored and what it signs agree); nil: the current lifetimes.
+	life *Lifetimes
 }
 
-// signAccess mints the access token. It returns the token and its lifetime.
+// signAccess mints the access token, valid for is.life.AccessTTL.
 func (s *Service) signAccess(now time.Time, is issued) (string, error) {
 	c := AccessClaims{
 		Issuer:    s.cfg.Issuer,
 		Audience:  Audience(is.client.Audiences),
-		ExpiresAt: now.Add(s.cfg.AccessTTL).Unix(),
+		ExpiresAt: now.Add(is.life.AccessTTL).Unix(),
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
 		JTI:       is.jti,
@@ -199,7 +202,7 @@ func (s *Service) signID(now time.Time, is issued, accessToken string) (string, 
 		Issuer:          s.cfg.Issuer,
 		Subject:         is.user.ID,
 		Audience:        is.client.ID,
-		ExpiresAt:       now.Add(s.cfg.IDTokenTTL).Unix(),
+		ExpiresAt:       now.Add(is.life.IDTokenTTL).Unix(),
 		IssuedAt:        now.Unix(),
 		AuthTime:        is.authTime.Unix(),
 		AuthorizedParty: is.client.ID,
@@ -238,8 +241,11 @@ type TokenResponse struct {
 func (r *TokenResponse) ClientID() string { return r.clientID }
 
 // signResponse signs the access token and, for a user with openid, the ID
-// token.
+// token, under is.life (the current lifetimes when nil).
 func (s *Service) signResponse(now time.Time, is issued) (*TokenResponse, error) {
+	if is.life == nil {
+		is.life = s.lifetimes()
+	}
 	at, err := s.signAccess(now, is)
 	if err != nil {
 		return nil, err
@@ -247,7 +253,7 @@ func (s *Service) signResponse(now time.Time, is issued) (*TokenResponse, error)
 	r := &TokenResponse{
 		AccessToken: at,
 		TokenType:   TokenTypeBearer,
-		ExpiresIn:   int64(s.cfg.AccessTTL / time.Second),
+		ExpiresIn:   int64(is.life.AccessTTL / time.Second),
 		Scope:       strings.Join(is.scopes, " "),
 		alg:         is.client.TokenSigningAlg,
 		clientID:    is.client.ID,

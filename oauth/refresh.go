@@ -47,18 +47,18 @@ const (
 // family is then revoked too). Scopes may narrow but not widen the original
 // grant (invalid_scope); the new refresh token keeps the original scopes.
 func (s *Service) refreshGrant(ctx context.Context, client storage.Client, raw string, requested []string) (*TokenResponse, error) {
-	now := s.now()
+	now, lt := s.now(), s.lifetimes()
 	famID, ok := refreshFamilyID(raw)
 	if !ok {
 		return nil, errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
 	}
 	hash := refreshTokenID(raw)
 	tok, newHash := newRefreshToken(famID)
-	fam, err := s.swapRefresh(ctx, client, famID, hash, newHash, now)
+	fam, err := s.swapRefresh(ctx, lt, client, famID, hash, newHash, now)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.refreshResponse(ctx, client, fam, requested, now)
+	resp, err := s.refreshResponse(ctx, lt, client, fam, requested, now)
 	if err != nil {
 		// Give the presented token back: the family's state as it was.
 		if _, uerr := s.store.SwapRefreshToken(ctx, fam.ID, client.ID, newHash, fam.RefreshState, now); uerr != nil && !errors.Is(uerr, storage.ErrConflict) {
@@ -71,8 +71,8 @@ func (s *Service) refreshGrant(ctx context.Context, client storage.Client, raw s
 }
 
 // refreshResponse checks the user and scopes of a rotated family and signs
-// the access (and id) token.
-func (s *Service) refreshResponse(ctx context.Context, client storage.Client, fam storage.RefreshFamily, requested []string, now time.Time) (*TokenResponse, error) {
+// the access (and id) token under the lifetimes lt.
+func (s *Service) refreshResponse(ctx context.Context, lt *Lifetimes, client storage.Client, fam storage.RefreshFamily, requested []string, now time.Time) (*TokenResponse, error) {
 	user, err := s.refreshUser(ctx, fam, now)
 	if err != nil {
 		return nil, err
@@ -81,35 +81,27 @@ func (s *Service) refreshResponse(ctx context.Context, client storage.Client, fa
 	if err != nil {
 		return nil, err
 	}
-	return s.signResponse(now, issued{client: client, user: &user, scopes: scopes, authTime: fam.AuthTime})
+	return s.signResponse(now, issued{client: client, user: &user, scopes: scopes, authTime: fam.AuthTime, life: lt})
 }
 
-// nextState is the refresh state after a real refresh of hash to newHash.
-func (s *Service) nextState(hash, newHash string, now time.Time) storage.RefreshState {
+// nextState is the refresh state after a real refresh of hash to newHash,
+// under the lifetimes lt.
+func nextState(lt *Lifetimes, hash, newHash string, now time.Time) storage.RefreshState {
 	return storage.RefreshState{
-		CurrentHash: newHash, CurrentIssuedAt: now, CurrentExpiresAt: s.idleExpiry(now),
+		CurrentHash: newHash, CurrentIssuedAt: now, CurrentExpiresAt: lt.idleExpiry(now),
 		PreviousHash: hash, PreviousUsedAt: now,
 	}
-}
-
-// idleExpiry is when a token issued at now idles out: now+RefreshIdleTTL,
-// or (no idle lifetime) now+RefreshTTL, never before the family's end.
-func (s *Service) idleExpiry(now time.Time) time.Time {
-	if s.cfg.RefreshIdleTTL > 0 {
-		return now.Add(s.cfg.RefreshIdleTTL)
-	}
-	return now.Add(s.cfg.RefreshTTL)
 }
 
 // swapRefresh makes newHash the current token of family famID in exchange
 // for the presented token hash, and returns the family as it was before.
 // The common case is one compare-and-swap; when it does not match, the
 // family is read to tell an expired, revoked or foreign token, a grace
-// retry, or reuse apart.
-func (s *Service) swapRefresh(ctx context.Context, client storage.Client, famID, hash, newHash string, now time.Time) (storage.RefreshFamily, error) {
+// retry, or reuse apart. The new token idles out under the lifetimes lt.
+func (s *Service) swapRefresh(ctx context.Context, lt *Lifetimes, client storage.Client, famID, hash, newHash string, now time.Time) (storage.RefreshFamily, error) {
 	invalid := errInvalidGrant(ReasonTokenInvalid, "refresh token is invalid or expired")
 	for range maxSwapTries {
-		fam, err := s.store.SwapRefreshToken(ctx, famID, client.ID, hash, s.nextState(hash, newHash, now), now)
+		fam, err := s.store.SwapRefreshToken(ctx, famID, client.ID, hash, nextState(lt, hash, newHash, now), now)
 		if err == nil {
 			return fam, nil
 		}
@@ -131,12 +123,12 @@ func (s *Service) swapRefresh(ctx context.Context, client storage.Client, famID,
 				return storage.RefreshFamily{}, invalid // idled out
 			}
 			continue // the family changed and changed back (an undone refresh): try again
-		case hash == fam.PreviousHash && s.graceApplies(fam, now):
+		case hash == fam.PreviousHash && graceApplies(lt, fam, now):
 			if !now.Before(fam.CurrentExpiresAt) {
 				return storage.RefreshFamily{}, invalid // the session idled out
 			}
 			next := fam.RefreshState
-			next.CurrentHash, next.CurrentIssuedAt, next.CurrentExpiresAt = newHash, now, s.idleExpiry(now)
+			next.CurrentHash, next.CurrentIssuedAt, next.CurrentExpiresAt = newHash, now, lt.idleExpiry(now)
 			before, err := s.store.SwapRefreshToken(ctx, famID, client.ID, fam.CurrentHash, next, now)
 			if errors.Is(err, storage.ErrConflict) {
 				continue // someone refreshed meanwhile: look again
@@ -155,9 +147,9 @@ func (s *Service) swapRefresh(ctx context.Context, client storage.Client, famID,
 }
 
 // graceApplies reports whether the family's previous token may still be
-// exchanged: the grace is on and its first use is recent.
-func (s *Service) graceApplies(fam storage.RefreshFamily, now time.Time) bool {
-	g := s.cfg.RefreshReuseGrace
+// exchanged: the grace (of lt) is on and its first use is recent.
+func graceApplies(lt *Lifetimes, fam storage.RefreshFamily, now time.Time) bool {
+	g := lt.RefreshReuseGrace
 	return g > 0 && fam.PreviousHash != "" && now.Sub(fam.PreviousUsedAt) <= g
 }
 

@@ -233,18 +233,7 @@ func (c *Config) validate() error {
 	if c.Issuer == "" {
 		errs = append(errs, errors.New("issuer is empty"))
 	}
-	if c.RefreshIdleTTL < 0 {
-		errs = append(errs, errors.New("refresh idle ttl is negative"))
-	}
-	if c.RefreshIdleTTL > c.RefreshTTL {
-		errs = append(errs, fmt.Errorf("refresh idle ttl %s exceeds refresh ttl %s", c.RefreshIdleTTL, c.RefreshTTL))
-	}
-	if c.SessionIdleTTL > c.SessionTTL {
-		errs = append(errs, fmt.Errorf("session idle ttl %s exceeds session ttl %s", c.SessionIdleTTL, c.SessionTTL))
-	}
-	if c.RefreshReuseGrace < 0 {
-		errs = append(errs, errors.New("refresh reuse grace is negative"))
-	}
+	errs = append(errs, c.Lifetimes().problems()...)
 	if c.Lockout.MaxDelay < c.Lockout.BaseDelay {
 		errs = append(errs, errors.New("lockout max delay is below base delay"))
 	}
@@ -258,6 +247,83 @@ func (c *Config) validate() error {
 		return fmt.Errorf("oauth config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// Lifetimes are the token and session lifetimes of a Service: the part of
+// its configuration that SetLifetimes may change while it serves. Each
+// field means what the Config field of the same name means.
+type Lifetimes struct {
+	AccessTTL         time.Duration
+	IDTokenTTL        time.Duration
+	RefreshTTL        time.Duration
+	RefreshIdleTTL    time.Duration
+	RefreshReuseGrace time.Duration
+	SessionTTL        time.Duration
+	SessionIdleTTL    time.Duration
+}
+
+// Lifetimes returns the lifetimes set in c (no defaults applied).
+func (c Config) Lifetimes() Lifetimes {
+	return Lifetimes{
+		AccessTTL: c.AccessTTL, IDTokenTTL: c.IDTokenTTL,
+		RefreshTTL: c.RefreshTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshReuseGrace: c.RefreshReuseGrace,
+		SessionTTL: c.SessionTTL, SessionIdleTTL: c.SessionIdleTTL,
+	}
+}
+
+// withLifetimes returns c with its lifetimes replaced by l.
+func (c Config) withLifetimes(l Lifetimes) Config {
+	c.AccessTTL, c.IDTokenTTL = l.AccessTTL, l.IDTokenTTL
+	c.RefreshTTL, c.RefreshIdleTTL, c.RefreshReuseGrace = l.RefreshTTL, l.RefreshIdleTTL, l.RefreshReuseGrace
+	c.SessionTTL, c.SessionIdleTTL = l.SessionTTL, l.SessionIdleTTL
+	return c
+}
+
+// Validate reports every problem of l at once, or nil: the access, ID
+// token, refresh and session lifetimes must be positive (there are no
+// defaults here, unlike in Config), the refresh idle lifetime and the reuse
+// grace must not be negative, and neither idle lifetime may exceed its
+// absolute lifetime.
+func (l Lifetimes) Validate() error {
+	if errs := l.problems(); len(errs) > 0 {
+		return fmt.Errorf("oauth lifetimes: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (l Lifetimes) problems() []error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"access ttl", l.AccessTTL}, {"id token ttl", l.IDTokenTTL}, {"refresh ttl", l.RefreshTTL}, {"session ttl", l.SessionTTL}, {"session idle ttl", l.SessionIdleTTL}} {
+		if f.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s is not positive", f.name, f.d))
+		}
+	}
+	if l.RefreshIdleTTL < 0 {
+		errs = append(errs, errors.New("refresh idle ttl is negative"))
+	}
+	if l.RefreshIdleTTL > l.RefreshTTL {
+		errs = append(errs, fmt.Errorf("refresh idle ttl %s exceeds refresh ttl %s", l.RefreshIdleTTL, l.RefreshTTL))
+	}
+	if l.SessionIdleTTL > l.SessionTTL {
+		errs = append(errs, fmt.Errorf("session idle ttl %s exceeds session ttl %s", l.SessionIdleTTL, l.SessionTTL))
+	}
+	if l.RefreshReuseGrace < 0 {
+		errs = append(errs, errors.New("refresh reuse grace is negative"))
+	}
+	return errs
+}
+
+// idleExpiry is when a refresh token issued at now idles out:
+// now+RefreshIdleTTL, or (no idle lifetime) now+RefreshTTL; the family's
+// own end still applies.
+func (l *Lifetimes) idleExpiry(now time.Time) time.Time {
+	if l.RefreshIdleTTL > 0 {
+		return now.Add(l.RefreshIdleTTL)
+	}
+	return now.Add(l.RefreshTTL)
 }
 
 // Option changes an optional dependency of the Service.
@@ -277,7 +343,11 @@ func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
 // use; it keeps only the in-memory per-address buckets and the hash
 // semaphore, everything else is in the Store, so replicas can share a Store.
 type Service struct {
+	// cfg is the configuration New was given, defaults applied; its
+	// lifetime fields are those of the start and are not read after New:
+	// life holds the current ones.
 	cfg    Config
+	life   atomic.Pointer[Lifetimes]
 	store  Store
 	keys   KeyRing
 	hasher PasswordHasher
@@ -322,6 +392,8 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 		hashSlots: make(chan struct{}, cfg.PasswordHashConcurrency),
 		hashTimer: realTimer,
 	}
+	lt := cfg.Lifetimes()
+	s.life.Store(&lt)
 	for _, o := range opts {
 		o(s)
 	}
@@ -347,5 +419,31 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 // simplejwt routes only then.
 func (s *Service) SimpleJWTEnabled() bool { return s.cfg.SimpleJWT }
 
-// Config returns the effective configuration (defaults applied).
-func (s *Service) Config() Config { return s.cfg }
+// Config returns the effective configuration (defaults applied), with the
+// lifetimes in force now (see SetLifetimes).
+func (s *Service) Config() Config { return s.cfg.withLifetimes(*s.lifetimes()) }
+
+// Lifetimes returns the token and session lifetimes in force now.
+func (s *Service) Lifetimes() Lifetimes { return *s.lifetimes() }
+
+// lifetimes returns the current lifetimes. An operation reads them once and
+// uses that snapshot throughout, so a concurrent SetLifetimes never gives
+// one response an access token and an expires_in of different lifetimes.
+func (s *Service) lifetimes() *Lifetimes { return s.life.Load() }
+
+// SetLifetimes replaces the token and session lifetimes, all at once, for
+// every token, code exchange and session started after it returns; tokens
+// and sessions already issued keep the expiry they were given. It is safe
+// to call while the service serves. An invalid l (see Lifetimes.Validate)
+// changes nothing and is returned as the error.
+//
+// The caller keeps the signing keys published long enough: a key retired
+// after the change must stay in the JWKS for the longer of the old and new
+// token lifetimes (cmd/sigil raises the key rotator's retention with it).
+func (s *Service) SetLifetimes(l Lifetimes) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	s.life.Store(&l)
+	return nil
+}

@@ -287,8 +287,8 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, pw string) {
 // issueForLogin signs the tokens of a fresh login and, withRefresh, starts a
 // refresh family with its first token.
 func (s *Service) issueForLogin(ctx context.Context, client storage.Client, user *storage.User, scopes []string, withRefresh bool) (*TokenResponse, error) {
-	now := s.now()
-	is := issued{client: client, user: user, scopes: scopes, authTime: now}
+	now, lt := s.now(), s.lifetimes()
+	is := issued{client: client, user: user, scopes: scopes, authTime: now, life: lt}
 	resp, err := s.signResponse(now, is)
 	if err != nil {
 		return nil, err
@@ -302,9 +302,9 @@ func (s *Service) issueForLogin(ctx context.Context, client storage.Client, user
 		UserID:    user.ID,
 		Scopes:    scopes,
 		AuthTime:  now,
-		ExpiresAt: now.Add(s.cfg.RefreshTTL),
+		ExpiresAt: now.Add(lt.RefreshTTL),
 	}
-	tok := s.firstRefreshToken(&fam, now)
+	tok := firstRefreshToken(lt, &fam, now)
 	if err := s.store.CreateFamily(ctx, fam); err != nil {
 		return nil, storeErr("create refresh family", err)
 	}
@@ -314,8 +314,8 @@ func (s *Service) issueForLogin(ctx context.Context, client storage.Client, user
 
 // firstRefreshToken makes a new token the current one of fam (not yet
 // stored) and returns it.
-func (s *Service) firstRefreshToken(fam *storage.RefreshFamily, now time.Time) string {
+func firstRefreshToken(lt *Lifetimes, fam *storage.RefreshFamily, now time.Time) string {
 	tok, hash := newRefreshToken(fam.ID)
-	fam.RefreshState = storage.RefreshState{CurrentHash: hash, CurrentIssuedAt: now, CurrentExpiresAt: s.idleExpiry(now)}
+	fam.RefreshState = storage.RefreshState{CurrentHash: hash, CurrentIssuedAt: now, CurrentExpiresAt: lt.idleExpiry(now)}
 	return tok
 }

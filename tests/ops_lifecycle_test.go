@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -148,17 +150,47 @@ func TestShutdownTimeoutCuts(t *testing.T) {
 	}
 }
 
-// TestReloadOnSIGHUP changes the log level and a lifetime, sends SIGHUP,
-// and checks the level applies (info access-log lines appear) and the
-// lifetime is named as needing a restart; an invalid file changes nothing.
+// TestReloadOnSIGHUP changes the log level, a token lifetime and a setting
+// that needs a restart, sends SIGHUP, and checks the level applies (info
+// access-log lines appear), a new token carries the new lifetime
+// (expires_in and exp), and only the other setting is named as needing a
+// restart; an invalid file changes nothing, not even its valid lifetime.
 func TestReloadOnSIGHUP(t *testing.T) {
 	t.Parallel()
-	e := NewEnv(t, Bolt, map[string]string{"log.level": "warn"})
+	e := NewEnv(t, Bolt, map[string]string{"log.level": "warn", "keys.algorithms": "[ES256]"})
+	const secret = "reload-secret-0123456789abcdef0123"
+	e.MustCLI(secret+"\n", "clients", "add", "svc", "--secret-stdin", "--grants", "client_credentials", "--scopes", "api")
 	s := e.Start()
 	accessLines := func() int { return len(s.Lines(`"msg":"request"`)) }
 	get(t, s.URL+"/healthz", nil)
 	if n := accessLines(); n != 0 {
 		t.Fatalf("%d access-log lines at level warn", n)
+	}
+	// token returns expires_in and the access token's exp - iat.
+	token := func() (expiresIn, lifetime int64) {
+		t.Helper()
+		r := call(t, http.MethodPost, s.URL+"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+			map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+secret))})
+		if r.status != 200 {
+			t.Fatalf("token: %d %s", r.status, r.raw)
+		}
+		parts := strings.Split(r.str("access_token"), ".")
+		if len(parts) != 3 {
+			t.Fatalf("access token is not a JWS: %s", r.raw)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct{ Exp, Iat int64 }
+		if err := json.Unmarshal(payload, &c); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := r.body["expires_in"].(float64)
+		return int64(n), c.Exp - c.Iat
+	}
+	if in, life := token(); in != 300 || life != 300 {
+		t.Fatalf("before the reload: expires_in %d, lifetime %d; want 300", in, life)
 	}
 	hup := func() {
 		t.Helper()
@@ -168,21 +200,29 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	e.Set("log.level", "info")
 	e.Set("tokens.access_ttl", "7m")
+	e.Set("security.password_hash_queue", "32")
 	hup()
 	waitFor(t, 5*time.Second, "reload", func() bool { return len(s.Lines(`"msg":"reloaded"`)) == 1 })
-	if l := s.Lines(`"msg":"reloaded"`)[0]; !strings.Contains(l, `"applied":"log.level"`) {
-		t.Errorf("reload line %s does not name log.level", l)
+	if l := s.Lines(`"msg":"reloaded"`)[0]; !strings.Contains(l, `"applied":"log.level,tokens.access_ttl"`) {
+		t.Errorf("reload line %s does not name log.level and tokens.access_ttl", l)
 	}
-	if l := s.Lines("take effect only after a restart"); len(l) != 1 || !strings.Contains(l[0], "tokens.access_ttl") || strings.Contains(l[0], "log.level") {
-		t.Errorf("restart warning = %q, want tokens.access_ttl only", l)
+	if l := s.Lines("take effect only after a restart"); len(l) != 1 || !strings.Contains(l[0], `"keys":"security.password_hash_queue"`) {
+		t.Errorf("restart warning = %q, want security.password_hash_queue only", l)
+	}
+	if in, life := token(); in != 420 || life != 420 {
+		t.Errorf("after the reload: expires_in %d, lifetime %d; want 420", in, life)
 	}
 	get(t, s.URL+"/healthz", nil)
 	waitFor(t, 5*time.Second, "an access-log line at level info", func() bool { return accessLines() > 0 })
 	e.Set("log.level", "loud")
+	e.Set("tokens.access_ttl", "1m")
 	hup()
 	waitFor(t, 5*time.Second, "refused reload", func() bool { return len(s.Lines("the configuration is invalid; nothing changed")) == 1 })
 	if st, _, _ := get(t, s.URL+"/healthz", nil); st != 200 {
 		t.Errorf("healthz after a refused reload: %d", st)
+	}
+	if in, _ := token(); in != 420 {
+		t.Errorf("after a refused reload: expires_in %d, want 420 (unchanged)", in)
 	}
 	s.Stop(t)
 }

@@ -21,12 +21,13 @@ import (
 	"github.com/sigilauth/sigil/storage/mongo/mongotest"
 )
 
-// replicaSettings rotate every 4 s with short pre-publication, so several
+// replicaSettings rotate every 4 s with the shortest pre-publication
+// validation allows (10 s, which the due rotations wait for), so several
 // due times pass during the test, and make the lockout long enough to
 // observe: after 3 failures an account is locked for 20 s.
 var replicaSettings = map[string]string{
 	"keys.rotation":           "@every 4s",
-	"keys.prepublish":         "2s",
+	"keys.prepublish":         "10s",
 	"keys.reconcile_interval": "500ms",
 	"keys.clock_leeway":       "1s",
 	"jwks.max_age":            "1s",
@@ -342,8 +343,10 @@ func TestThreeReplicas(t *testing.T) {
 	})
 
 	t.Run("exactly one rotation per due time", func(t *testing.T) {
-		// At least two due times must have passed (bootstrap + 4 s + 4 s).
-		if wait := 9*time.Second - time.Since(started); wait > 0 {
+		// At least two rotations must have happened: each waits for its
+		// next key's 10 s pre-publication (bootstrap + 10 s + 10 s, plus
+		// reconcile delays).
+		if wait := 24*time.Second - time.Since(started); wait > 0 {
 			time.Sleep(wait)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/configs"
+	"github.com/sigilauth/sigil/oauth/verify"
 )
 
 // TestRotationPolicyRetainFor: a retired key stays published (verify_until)
@@ -33,5 +34,14 @@ func TestRotationPolicyRetainFor(t *testing.T) {
 				t.Fatalf("RetainFor = %s, want %s", pol.RetainFor, tc.want)
 			}
 		})
+	}
+}
+
+// TestMinPrepublishIsVerifyRefetchInterval: configs (a leaf) mirrors
+// oauth/verify's MinRefetchInterval as the least keys.prepublish; the two
+// must not drift apart.
+func TestMinPrepublishIsVerifyRefetchInterval(t *testing.T) {
+	if configs.MinPrepublish != verify.MinRefetchInterval {
+		t.Fatalf("configs.MinPrepublish = %s, oauth/verify.MinRefetchInterval = %s", configs.MinPrepublish, verify.MinRefetchInterval)
 	}
 }

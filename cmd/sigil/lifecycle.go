@@ -143,10 +143,18 @@ func (s *server) run(ctx context.Context) error {
 	return nil
 }
 
+// lifetimeKeys are the settings reloadLifetimes applies.
+var lifetimeKeys = []string{
+	"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl",
+	"tokens.refresh_reuse_grace", "sessions.ttl", "sessions.idle_ttl",
+}
+
 // reload is the SIGHUP handler: it loads the configuration again and
-// applies what a running server can change, the log level and the TLS
-// certificate (re-read from its files). Every other changed setting is
-// logged as needing a restart; an invalid configuration changes nothing.
+// applies what a running server can change: the log level, the TLS
+// certificate (re-read from its files) and the token and session lifetimes
+// (see reloadLifetimes). Every other changed setting is logged as needing
+// a restart; an invalid configuration changes nothing. (There is no CORS
+// setting: discovery and the JWKS always allow any origin.)
 func (s *server) reload(certs *certReloader) {
 	if s.life.loadConfig == nil {
 		return
@@ -177,6 +185,21 @@ func (s *server) reload(certs *certReloader) {
 	for _, st := range s.cfg.Settings() {
 		old[st.Key] = st.Value
 	}
+	if s.tokens != nil {
+		var changed []string
+		for _, st := range next.Settings() {
+			if slices.Contains(lifetimeKeys, st.Key) && old[st.Key] != st.Value {
+				changed = append(changed, st.Key)
+			}
+		}
+		if len(changed) > 0 {
+			if err := s.reloadLifetimes(next); err != nil {
+				s.logger.Error("reload: lifetimes not changed; the previous ones stay", "keys", strings.Join(changed, ","), "err", err)
+			} else {
+				reloaded = append(reloaded, changed...)
+			}
+		}
+	}
 	var restart []string
 	for _, st := range next.Settings() {
 		if old[st.Key] != st.Value && !slices.Contains(reloaded, st.Key) {
@@ -187,4 +210,47 @@ func (s *server) reload(certs *certReloader) {
 		s.logger.Warn("reload: these settings changed but take effect only after a restart", "keys", strings.Join(restart, ","))
 	}
 	s.logger.Info("reloaded", "applied", strings.Join(reloaded, ","))
+}
+
+// reloadLifetimes applies the token and session lifetimes of next to the
+// token service, and to the key rotator the retention they imply (the
+// longest token lifetime plus the running keys.clock_leeway), so that a
+// key stays published as long as a token it signed is valid: a longer
+// retention is set before tokens of the longer lifetime can be signed; a
+// shorter one after the last token of the old lifetimes was, and the
+// rotator keeps keys retired from then on published for the old retention
+// (keys.Rotator.SetRetainFor). The set is checked first: an invalid one
+// changes nothing. The rotator's retention is this replica's own: every
+// replica must be reloaded alike.
+func (s *server) reloadLifetimes(next configs.Config) error {
+	lt := oauthConfig(next).Lifetimes()
+	if err := lt.Validate(); err != nil {
+		return err
+	}
+	retain := retainFor(next.Tokens, s.cfg.Keys.ClockLeeway)
+	prev := s.rotator.RetainFor()
+	if retain >= prev {
+		if err := s.rotator.SetRetainFor(retain, time.Now()); err != nil {
+			return err
+		}
+		if err := s.tokens.SetLifetimes(lt); err != nil {
+			return err // unreachable: validated above; a longer retention alone is harmless
+		}
+	} else {
+		if err := s.tokens.SetLifetimes(lt); err != nil {
+			return err
+		}
+		if err := s.rotator.SetRetainFor(retain, time.Now()); err != nil {
+			// Unreachable (lt is valid, so retain is positive); the
+			// previous, longer retention stays, which is safe.
+			s.logger.Error("reload: key retention not shortened", "err", err)
+		}
+	}
+	s.cfg.Tokens, s.cfg.Sessions = next.Tokens, next.Sessions
+	s.logger.Info("reload: token and session lifetimes changed for tokens and sessions issued from now on",
+		"access_ttl", lt.AccessTTL, "id_token_ttl", lt.IDTokenTTL, "refresh_ttl", lt.RefreshTTL,
+		"refresh_idle_ttl", lt.RefreshIdleTTL, "refresh_reuse_grace", lt.RefreshReuseGrace,
+		"session_ttl", lt.SessionTTL, "session_idle_ttl", lt.SessionIdleTTL,
+		"key_retention", retain, "previous_key_retention", prev)
+	return nil
 }

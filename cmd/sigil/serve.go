@@ -24,8 +24,8 @@ storage, serve until SIGINT or SIGTERM, then close storage cleanly.
 
 On SIGTERM /readyz answers 503 at once; serving goes on for shutdown_grace,
 then in-flight requests get shutdown_timeout to finish. SIGHUP reloads the
-log level and the TLS certificate and logs the changed settings that need a
-restart.
+log level, the TLS certificate and the token and session lifetimes, and
+logs the changed settings that need a restart.
 
 With no configuration at all it listens on 127.0.0.1:8080 with the embedded
 bolt backend in ./sigil-data.`,

@@ -23,7 +23,32 @@ import (
 func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Store, ring *keys.KeyRing, logger *slog.Logger, obs *tokenMetrics) (web.Deps, *oauth.Service, error) {
 	sec := cfg.Security
 	params := argon2Params(cfg)
-	svc, err := oauth.New(oauth.Config{
+	svc, err := oauth.New(oauthConfig(cfg), store, ring, timedHasher{next: oauth.Argon2id(params), h: obs.hash}, oauth.WithLogger(logger), oauth.WithObserver(obs),
+		oauth.WithBackchannelNotifier(&web.BackchannelSender{}))
+	if err != nil {
+		return web.Deps{}, nil, err
+	}
+	boundHashMemory(sec.EffectivePasswordHashConcurrency(), params.Memory)
+	if cfg.Compat.SimpleJWT {
+		c, err := store.GetClient(ctx, cfg.Compat.ClientID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			logger.Warn("compat.simplejwt is on but compat.client_id names no client; the simplejwt routes will fail until it is added",
+				"client_id", cfg.Compat.ClientID)
+		case err != nil:
+			logger.Warn("could not check the simplejwt client", "client_id", cfg.Compat.ClientID, "err", err)
+		case !containsString(c.Grants, oauth.GrantPassword):
+			logger.Warn("the simplejwt client lacks the password grant; the simplejwt routes will fail", "client_id", c.ID)
+		}
+	}
+	return web.Deps{OAuth: svc, SSO: svc}, svc, nil
+}
+
+// oauthConfig is the token service's configuration from cfg; its
+// Lifetimes are also what a SIGHUP applies (see server.reloadLifetimes).
+func oauthConfig(cfg configs.Config) oauth.Config {
+	sec := cfg.Security
+	return oauth.Config{
 		Issuer:                  cfg.Issuer,
 		AccessTTL:               cfg.Tokens.AccessTTL,
 		IDTokenTTL:              cfg.Tokens.IDTokenTTL,
@@ -50,25 +75,7 @@ func newOAuthService(ctx context.Context, cfg configs.Config, store storage.Stor
 			MaxAddresses: sec.IPLimit.MaxAddresses,
 			Disabled:     sec.IPLimit.Disabled,
 		},
-	}, store, ring, timedHasher{next: oauth.Argon2id(params), h: obs.hash}, oauth.WithLogger(logger), oauth.WithObserver(obs),
-		oauth.WithBackchannelNotifier(&web.BackchannelSender{}))
-	if err != nil {
-		return web.Deps{}, nil, err
 	}
-	boundHashMemory(sec.EffectivePasswordHashConcurrency(), params.Memory)
-	if cfg.Compat.SimpleJWT {
-		c, err := store.GetClient(ctx, cfg.Compat.ClientID)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			logger.Warn("compat.simplejwt is on but compat.client_id names no client; the simplejwt routes will fail until it is added",
-				"client_id", cfg.Compat.ClientID)
-		case err != nil:
-			logger.Warn("could not check the simplejwt client", "client_id", cfg.Compat.ClientID, "err", err)
-		case !containsString(c.Grants, oauth.GrantPassword):
-			logger.Warn("the simplejwt client lacks the password grant; the simplejwt routes will fail", "client_id", c.ID)
-		}
-	}
-	return web.Deps{OAuth: svc, SSO: svc}, svc, nil
 }
 
 // argon2Params returns the configured argon2id parameters of new hashes

@@ -31,6 +31,8 @@ type server struct {
 
 	ring    *keys.KeyRing
 	rotator *keys.Rotator
+	// tokens is the token service (a SIGHUP changes its lifetimes).
+	tokens *oauth.Service
 	// handler is the whole HTTP surface (web.Server).
 	handler http.Handler
 	// registry holds every metric of this server; metrics serves it on
@@ -122,7 +124,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, handler: handler, registry: reg, metrics: metrics, life: life}, nil
+	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, tokens: svc, handler: handler, registry: reg, metrics: metrics, life: life}, nil
 }
 
 // envKEK names the environment variable holding the base64 key-encryption
@@ -198,14 +200,20 @@ func rotationPolicy(cfg configs.Config) (keys.Policy, error) {
 	if err != nil {
 		return keys.Policy{}, err
 	}
-	longest := max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL)
 	return keys.Policy{
 		Algorithms: cfg.Keys.Algorithms,
 		RSABits:    cfg.Keys.RSABits,
 		Schedule:   sched,
 		Prepublish: cfg.Keys.Prepublish,
-		RetainFor:  longest + cfg.Keys.ClockLeeway,
+		RetainFor:  retainFor(cfg.Tokens, cfg.Keys.ClockLeeway),
 	}, nil
+}
+
+// retainFor is how long a retired key must stay published: the longest
+// token lifetime it could have signed (access or ID token) plus the clock
+// leeway of resource servers.
+func retainFor(t configs.Tokens, leeway time.Duration) time.Duration {
+	return max(t.AccessTTL, t.IDTokenTTL) + leeway
 }
 
 // newRotator builds the key ring and the rotator over store.

@@ -16,11 +16,17 @@ import (
 	"time"
 )
 
+// MinRefetchInterval is the least time between two JWKS fetches of a
+// Verifier built from discovery, whatever triggers them (an unknown kid
+// included), so tokens with garbage kids cannot make it hammer the issuer.
+// An issuer must therefore publish a new key at least this long (and at
+// least its JWKS max-age) before signing with it: a verifier that fetched
+// the JWKS just before the key appeared cannot fetch it again sooner, and
+// refuses tokens signed with it until then. Sigil's configuration
+// validation requires keys.prepublish to be at least this.
+const MinRefetchInterval = 10 * time.Second
+
 const (
-	// refetchInterval is the least time between two JWKS fetches, whatever
-	// triggers them, so tokens with garbage kids cannot make the verifier
-	// hammer the issuer.
-	refetchInterval = 10 * time.Second
 	// maxDocumentSize caps the discovery and JWKS documents read.
 	maxDocumentSize = 1 << 20
 	// defaultFetchTimeout bounds a background fetch when the HTTP client has
@@ -32,7 +38,7 @@ const (
 // issuer's JWKS, cached for its Cache-Control max-age (clamped to
 // [minTTL, maxTTL]) and refreshed in the background when 80% of that has
 // passed. An unknown kid triggers an immediate refetch shared by all callers
-// waiting for it. Fetches are at least refetchInterval apart. A failed fetch
+// waiting for it. Fetches are at least MinRefetchInterval apart. A failed fetch
 // keeps the previous keys; keys missing from a successful fetch are withdrawn.
 type remoteKeySet struct {
 	url            string
@@ -134,12 +140,12 @@ func (r *remoteKeySet) tick(now int64) {
 }
 
 // startLocked returns the fetch in flight, or starts one, or returns nil if
-// the last one started less than refetchInterval ago. r.mu must be held.
+// the last one started less than MinRefetchInterval ago. r.mu must be held.
 func (r *remoteKeySet) startLocked(now int64) *fetchCall {
 	if r.inflight != nil {
 		return r.inflight
 	}
-	if now-r.lastAttempt < int64(refetchInterval) {
+	if now-r.lastAttempt < int64(MinRefetchInterval) {
 		return nil
 	}
 	c := &fetchCall{done: make(chan struct{})}
@@ -161,7 +167,7 @@ func (r *remoteKeySet) finish(c *fetchCall, err error) {
 	r.inflight = nil
 	r.lastErr = err
 	r.healthy.Store(err == nil)
-	next := r.lastAttempt + int64(refetchInterval)
+	next := r.lastAttempt + int64(MinRefetchInterval)
 	if st := r.state.Load(); err == nil && st != nil {
 		next = max(next, st.refresh)
 	}

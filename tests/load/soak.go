@@ -59,7 +59,7 @@ type SoakReport struct {
 // key has been published for keys.prepublish, so keys rotate about every
 // 13 s. Prepublication must outlast what a resource server may take to see
 // a new key: oauth/verify refetches the JWKS at most every 10 s (its
-// refetchInterval), plus jwks.max_age; with a prepublish of 3 s, 5-10% of
+// MinRefetchInterval), plus jwks.max_age; with a prepublish of 3 s, 5-10% of
 // tokens carried a kid the resource server had not fetched yet.
 var soakSettings = map[string]string{
 	"keys.algorithms":            "[ES256, RS256]",
