@@ -69,7 +69,8 @@ func (s *Service) authenticateClient(ctx context.Context, cc ClientCredentials) 
 	return c, err
 }
 
-// checkClient loads the client and checks its credentials. Public
+// checkClient loads the client (through the short-lived client cache, see
+// clientCache) and checks its credentials. Public
 // clients authenticate with their id alone and must not send a secret
 // (an empty Basic password is accepted: some libraries always send Basic);
 // confidential clients must send the secret whose SHA-256 is stored,
@@ -82,7 +83,7 @@ func (s *Service) checkClient(ctx context.Context, cc ClientCredentials) (storag
 	if len(cc.ID) > maxClientIDLen {
 		return storage.Client{}, errClientAuth(cc.Basic)
 	}
-	c, err := s.store.GetClient(ctx, cc.ID)
+	c, err := s.cachedClient(ctx, cc.ID)
 	if isNotFound(err) {
 		return storage.Client{}, errClientAuth(cc.Basic)
 	}

@@ -150,6 +150,13 @@ type Config struct {
 	// authentication, on every endpoint that authenticates clients; only
 	// failures spend a token. Same defaults as IPLimit.
 	ClientAuthLimit IPLimit
+
+	// ClientCacheTTL is how long client authentication reuses a client
+	// registration read from the store (default DefaultClientCacheTTL;
+	// negative: never, every authentication reads the store). A client
+	// deleted, or given a new secret, grants or scopes, by another process
+	// is seen by this one within it.
+	ClientCacheTTL time.Duration
 }
 
 // Lockout configures the per-account backoff. After FreeFailures failures
@@ -204,6 +211,9 @@ func (c *Config) applyDefaults() {
 	def(&c.PasswordHashWait, DefaultPasswordHashWait)
 	def(&c.SessionTTL, DefaultSessionTTL)
 	def(&c.SessionIdleTTL, DefaultSessionIdleTTL)
+	if c.ClientCacheTTL == 0 {
+		c.ClientCacheTTL = DefaultClientCacheTTL
+	}
 	if c.PasswordHashConcurrency <= 0 {
 		c.PasswordHashConcurrency = runtime.NumCPU()
 	}
@@ -274,8 +284,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
 
 // Service is the token service. Build it with New. It is safe for concurrent
-// use; it keeps only the in-memory per-address buckets and the hash
-// semaphore, everything else is in the Store, so replicas can share a Store.
+// use; it keeps only the in-memory per-address buckets, the hash semaphore,
+// client registrations for at most Config.ClientCacheTTL and the password
+// hash classes it pads failed logins to; everything else is in the Store,
+// so replicas can share a Store.
 type Service struct {
 	cfg    Config
 	store  Store
@@ -299,6 +311,8 @@ type Service struct {
 	buckets   *ipBuckets
 	// clientBuckets limits failed client authentication per address.
 	clientBuckets *ipBuckets
+	// clients caches client registrations for client authentication.
+	clients clientCache
 }
 
 // New builds a Service. It fails if cfg is inconsistent (every problem is
@@ -321,6 +335,7 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 		obs:       NopObserver{},
 		hashSlots: make(chan struct{}, cfg.PasswordHashConcurrency),
 		hashTimer: realTimer,
+		clients:   clientCache{ttl: cfg.ClientCacheTTL},
 	}
 	for _, o := range opts {
 		o(s)
