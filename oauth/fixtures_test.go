@@ -238,6 +238,12 @@ func (f *faultStore) IsAccessTokenDenied(ctx context.Context, jti string, now ti
 	}
 	return f.Store.IsAccessTokenDenied(ctx, jti, now)
 }
+func (f *faultStore) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
+	if err := f.fail("AdmitLogin"); err != nil {
+		return storage.LoginAdmission{}, err
+	}
+	return f.Store.AdmitLogin(ctx, username, now, ttl, lockFor)
+}
 func (f *faultStore) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
 	if err := f.fail("RecordLoginAttempt"); err != nil {
 		return storage.LoginFailures{}, false, err

@@ -489,7 +489,7 @@ func TestLegacyHashesRehashOnLogin(t *testing.T) {
 }
 
 func TestLoginStorageFailureIs503(t *testing.T) {
-	for _, method := range []string{"RecordLoginAttempt", "GetUserByUsername", "CreateFamily", "GetClient"} {
+	for _, method := range []string{"AdmitLogin", "CreateFamily", "GetClient"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.store.failOnly.Store(method, true)

@@ -60,6 +60,7 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	storage.RefreshStore
 	storage.DenyList
+	// The login path uses AdmitLogin and ResetLogin.
 	storage.LoginThrottleStore
 	// Browser single sign-on (authorize.go, codegrant.go, logout.go).
 	storage.SessionStore

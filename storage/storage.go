@@ -348,7 +348,42 @@ type LoginThrottleStore interface {
 	RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (f LoginFailures, admitted bool, err error)
 	// ResetLoginFailures deletes the counter (no error if absent).
 	ResetLoginFailures(ctx context.Context, key string) error
+
+	// AdmitLogin counts one login attempt for the account named username
+	// and returns the user holding that username, in one atomic step (on
+	// MongoDB one round trip when the account is not close to a lock), so
+	// that a login costs one storage call before its password check.
+	//
+	// The counting is RecordLoginAttempt's, with the same guarantees, on
+	// the account's counter: LoginKey(username) for a name no user holds.
+	// For a user a backend may keep the counter with the user record
+	// instead, so read it back only through AdmitLogin's result. Found and
+	// User are set whether or not the attempt was admitted (an attempt
+	// that is not admitted changes nothing).
+	AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (LoginAdmission, error)
+	// ResetLogin deletes the counter AdmitLogin keeps for username, whose
+	// user is userID (after a successful login). No error if there is none
+	// or the user is gone.
+	ResetLogin(ctx context.Context, username, userID string) error
 }
+
+// LoginAdmission is the result of LoginThrottleStore.AdmitLogin.
+type LoginAdmission struct {
+	// Failures is the account's counter after the attempt (as it stands,
+	// when the attempt was not admitted). Its Key is LoginKey(username).
+	Failures LoginFailures
+	// Admitted reports that the attempt was counted and the password may
+	// be checked.
+	Admitted bool
+	// Found reports that a user holds the username; User is that user.
+	Found bool
+	User  User
+}
+
+// LoginKey is the login-throttle key of the account named username (the
+// key AdmitLogin counts under, and the one RecordLoginAttempt callers used
+// before it).
+func LoginKey(username string) string { return "login:" + username }
 
 // PurgeStats counts the records one Purge deleted.
 type PurgeStats struct {
