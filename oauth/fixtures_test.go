@@ -165,6 +165,21 @@ type faultStore struct {
 	failing atomic.Bool
 	// failOnly, when non-empty, limits failures to the named methods.
 	failOnly sync.Map
+	// samplesGate, when set, holds PasswordHashSamples until closed.
+	samplesGate chan struct{}
+	// samples counts PasswordHashSamples calls.
+	samples atomic.Int32
+}
+
+func (f *faultStore) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	f.samples.Add(1)
+	if f.samplesGate != nil {
+		<-f.samplesGate
+	}
+	if err := f.fail("PasswordHashSamples"); err != nil {
+		return nil, err
+	}
+	return f.Store.PasswordHashSamples(ctx)
 }
 
 var errDown = errors.New("connection refused")

@@ -57,6 +57,8 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
+	// PasswordHashSamples tells the hash classes failed logins are padded to.
+	PasswordHashSamples(ctx context.Context) ([]string, error)
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	storage.RefreshStore
 	storage.DenyList

@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -253,6 +254,34 @@ type UserStore interface {
 	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
 	// SetUserAdmin sets Admin and UpdatedAt. ErrNotFound if absent.
 	SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error
+	// PasswordHashSamples returns, for every distinct PasswordHashScheme
+	// among the users' password hashes, at least one stored hash of that
+	// scheme, in no particular order (nil for no users). It is meant to be
+	// cheaper than ListUsers (on MongoDB a distinct query on an indexed
+	// field), for learning which hash algorithms and costs the store holds.
+	PasswordHashSamples(ctx context.Context) ([]string, error)
+}
+
+// PasswordHashScheme returns the scheme of an encoded password hash: its
+// algorithm and cost parameters without salt or key, for example
+// "$argon2id$v=19$m=19456,t=2,p=1", "$2b$12" or "pbkdf2_sha256$870000".
+// Two hashes of one scheme cost the same to verify. A hash of a form it
+// does not know is its own scheme, so hashes are never grouped wrongly.
+// Backends group by it to answer PasswordHashSamples.
+func PasswordHashScheme(encoded string) string {
+	f := strings.Split(encoded, "$")
+	switch {
+	case len(f) == 4 && f[0] == "" && strings.HasPrefix(f[1], "2") && len(f[3]) == 53:
+		// bcrypt: $2b$<cost>$<salt and key>
+		return "$" + f[1] + "$" + f[2]
+	case len(f) >= 5 && f[0] == "":
+		// PHC string: $<id>[$v=<version>]$<params>$<salt>$<key>
+		return strings.Join(f[:len(f)-2], "$")
+	case len(f) == 4 && strings.HasPrefix(f[0], "pbkdf2_"):
+		// Django: <algorithm>$<iterations>$<salt>$<key>
+		return f[0] + "$" + f[1]
+	}
+	return encoded
 }
 
 // ClientStore manages client registrations.

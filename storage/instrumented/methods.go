@@ -212,6 +212,14 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// PasswordHashSamples calls the wrapped store's PasswordHashSamples under the per-call deadline.
+func (s *Store) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	ctx, done := s.begin(ctx, "PasswordHashSamples", true)
+	v, err := s.next.PasswordHashSamples(ctx)
+	done(err)
+	return v, err
+}
+
 // AdmitLogin calls the wrapped store's AdmitLogin under the per-call deadline.
 func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (storage.LoginAdmission, error) {
 	ctx, done := s.begin(ctx, "AdmitLogin", true)

@@ -151,6 +151,10 @@ func OpenWith(ctx context.Context, uri, database string, o Options) (*Store, err
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, redact(fmt.Errorf("mongo: ensure indexes on %s: %w", hosts, err), secret)
 	}
+	if err := s.backfillHashSchemes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, redact(fmt.Errorf("mongo: migrate users on %s: %w", hosts, err), secret)
+	}
 	return s, nil
 }
 
@@ -231,6 +235,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.families, "user_id"},
 		{s.families, "session_id"},
 		{s.audit, "kind"},
+		// The password hash classes in the store (PasswordHashSamples).
+		{s.users, "hash_scheme"},
 	}
 	for _, p := range plain {
 		_, err := p.coll.Indexes().CreateOne(ctx, mongo.IndexModel{

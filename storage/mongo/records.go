@@ -32,6 +32,11 @@ type userDoc struct {
 	// Login is the user's login-attempt counter (AdmitLogin); absent when
 	// there is none. It is not part of storage.User.
 	Login *loginDoc `bson:"login,omitempty"`
+	// HashScheme is storage.PasswordHashScheme(PasswordHash), indexed for
+	// PasswordHashSamples. Documents written before it existed lack it
+	// until Open fills it in (backfillHashSchemes); a nil pointer leaves
+	// such a document's field alone on decode and re-encode.
+	HashScheme *string `bson:"hash_scheme,omitempty"`
 }
 
 // loginDoc is the login-attempt counter kept inside a user document; the
@@ -196,7 +201,9 @@ func clone[T any](s []T) []T {
 }
 
 func toUserDoc(u storage.User) userDoc {
+	scheme := storage.PasswordHashScheme(u.PasswordHash)
 	return userDoc{
+		HashScheme:        &scheme,
 		ID:                u.ID,
 		Username:          u.Username,
 		Email:             u.Email,
