@@ -23,7 +23,10 @@ const clientCacheMax = 4096
 // every time (failed authentications are limited per address instead), so
 // a client added by another process is seen at once. A change made by
 // another process (deletion, new secret, new grants or scopes) is seen
-// once the cached copy is older than the TTL. Safe for concurrent use.
+// once the cached copy is older than the TTL, or at once when the change
+// is made through this process (Service.ForgetClient); and a secret that
+// does not match a cached copy is checked again against the store, so a
+// new secret works at once everywhere. Safe for concurrent use.
 type clientCache struct {
 	ttl time.Duration // <= 0: no caching
 	mu  sync.Mutex
@@ -68,18 +71,32 @@ func (cc *clientCache) put(c storage.Client, fetched time.Time) {
 	cc.m[c.ID] = cachedClient{c: c, fetched: fetched}
 }
 
+// forget drops the cached registration of id.
+func (cc *clientCache) forget(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	delete(cc.m, id)
+}
+
+// ForgetClient drops the registration of client id from the client cache,
+// so the next authentication reads it from the store: call it after
+// changing the client (AdminConfig.ClientChanged does). Safe for
+// concurrent use.
+func (s *Service) ForgetClient(id string) { s.clients.forget(id) }
+
 // cachedClient returns the registration of client id, from the cache while
-// it is fresh (see clientCache), else from the store. Store errors are
-// returned as they are (storage.ErrNotFound for an unknown id).
-func (s *Service) cachedClient(ctx context.Context, id string) (storage.Client, error) {
+// it is fresh (see clientCache), else from the store; cached reports which.
+// Store errors are returned as they are (storage.ErrNotFound for an
+// unknown id).
+func (s *Service) cachedClient(ctx context.Context, id string) (c storage.Client, cached bool, err error) {
 	now := s.now()
 	if c, ok := s.clients.get(id, now); ok {
-		return c, nil
+		return c, true, nil
 	}
-	c, err := s.store.GetClient(ctx, id)
+	c, err = s.store.GetClient(ctx, id)
 	if err != nil {
-		return storage.Client{}, err
+		return storage.Client{}, false, err
 	}
 	s.clients.put(c, now)
-	return c, nil
+	return c, false, nil
 }
