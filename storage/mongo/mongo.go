@@ -7,7 +7,10 @@
 //   - every point look-up is by _id (user id, client id, token, session and
 //     code hash, family id, jti, login-failure key, user+client of a consent;
 //     usernames through a `usernames` collection
-//     whose _id is the username);
+//     whose _id is the username), except AdmitLogin, which finds the user
+//     through the unique users.username index so that counting a login
+//     attempt (kept in the user document's `login` field) and loading the
+//     user is one findOneAndUpdate;
 //   - every change is one single-document atomic operation (conditional
 //     update, insert relying on _id uniqueness, replace with upsert); there
 //     are no multi-document transactions and no change streams;
