@@ -96,16 +96,40 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 const maxAttemptRounds = 128
 
 // RecordLoginAttempt checks the lock and counts the attempt; see
-// storage.LoginThrottleStore. It reads the counter, and if it is live and
-// unlocked, increments it with one findOneAndUpdate ($inc count, $set the
-// times and lock) filtered on the count and expiry it read: a
-// single-document compare-and-swap, retried when another caller changed the
-// counter first. An absent or expired counter is replaced by a fresh one
-// through a replace with upsert filtered on {_id, expires_at <= now}, as in
-// RecordLoginFailure.
+// storage.LoginThrottleStore.
+//
+// The common case is one findOneAndUpdate with upsert that increments a
+// counter that is absent (the upsert creates it with count 1), or live
+// with a count below the last one before lockFor first locks, so that the
+// attempt neither locks nor can follow one that did (see
+// firstLockingCount). Otherwise (an expired counter, or one close to or
+// in a lock: the upsert then fails on the duplicate _id) it reads the
+// counter, and if it is live and unlocked, increments it with one
+// findOneAndUpdate ($inc count, $set the times and lock) filtered on the
+// count and expiry it read: a single-document compare-and-swap, retried
+// when another caller changed the counter first. An absent or expired
+// counter is replaced by a fresh one through a replace with upsert
+// filtered on {_id, expires_at <= now}, as in RecordLoginFailure.
 func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	expires := now.Add(ttl)
+	if lockAt := firstLockingCount(lockFor); lockAt != 1 {
+		filter := bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
+		if lockAt > 1 {
+			filter = append(filter, bson.E{Key: "count", Value: bson.D{{Key: "$lt", Value: lockAt - 1}}})
+		}
+		var d failuresDoc
+		err := s.failures.FindOneAndUpdate(ctx, filter, bson.D{
+			{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}},
+			{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}},
+		}, options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&d)
+		if err == nil {
+			return d.record(), true, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) && !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
+		}
+	}
 	lockAt := func(n int64) *time.Time {
 		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
 			t := now.Add(d)
