@@ -165,6 +165,11 @@ type Security struct {
 	// PasswordHashWait is how long a queued login waits for a hash slot
 	// before the answer is 503 with Retry-After.
 	PasswordHashWait time.Duration `yaml:"password_hash_wait"`
+	// ClientCacheTTL is how long a replica reuses a client registration
+	// read from storage when authenticating clients; 0 turns the cache
+	// off. A client deleted or given new grants, scopes or secret by
+	// another replica or the CLI is seen within it.
+	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
 	// IPLimit is the per-address token bucket for password logins.
 	IPLimit IPLimit `yaml:"ip_limit"`
 	// Lockout is the per-account backoff after failed logins.
@@ -260,6 +265,7 @@ func Default() Config {
 		Security: Security{
 			PasswordHashQueue: 64,
 			PasswordHashWait:  5 * time.Second,
+			ClientCacheTTL:    5 * time.Second,
 			IPLimit:           IPLimit{Burst: 30, Every: 2 * time.Second, MaxAddresses: 100_000},
 			Lockout:           Lockout{FreeFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Window: time.Hour},
 			Argon2id:          Argon2id{MemoryKiB: 19456, Time: 2, Threads: 1},

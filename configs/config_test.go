@@ -110,6 +110,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl", "tokens.refresh_reuse_grace",
 		"compat.simplejwt", "compat.client_id",
 		"security.trusted_proxies", "security.password_hash_concurrency", "security.password_hash_queue", "security.password_hash_wait",
+		"security.client_cache_ttl",
 		"security.ip_limit.burst", "security.ip_limit.every", "security.ip_limit.max_addresses", "security.ip_limit.disabled",
 		"security.lockout.free_failures", "security.lockout.base_delay", "security.lockout.max_delay", "security.lockout.window",
 		"security.argon2id.memory_kib", "security.argon2id.time", "security.argon2id.threads",
@@ -471,6 +472,8 @@ func TestValidate(t *testing.T) {
 			wantKeys: []string{"security.password_hash_wait"}},
 		{name: "hash queue zero", mutate: func(c *Config) { c.Security.PasswordHashQueue = 0 },
 			wantKeys: []string{"security.password_hash_queue"}},
+		{name: "client cache ttl negative", mutate: func(c *Config) { c.Security.ClientCacheTTL = -time.Second },
+			wantKeys: []string{"security.client_cache_ttl"}},
 		{name: "ip limit all zero", mutate: func(c *Config) { c.Security.IPLimit = IPLimit{} },
 			wantKeys: []string{"security.ip_limit.burst", "security.ip_limit.every", "security.ip_limit.max_addresses"}},
 		{name: "lockout inconsistent", mutate: func(c *Config) {

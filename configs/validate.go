@@ -193,6 +193,7 @@ func (c Config) Validate() error {
 	v.check(c.Security.PasswordHashConcurrency < 0, "security.password_hash_concurrency", "must not be negative (0 means the number of CPUs)")
 	v.check(c.Security.PasswordHashQueue < 1, "security.password_hash_queue", "must be at least 1")
 	v.positive("security.password_hash_wait", c.Security.PasswordHashWait)
+	v.nonNegative("security.client_cache_ttl", c.Security.ClientCacheTTL)
 	c.validateLimits(&v)
 
 	// log

@@ -83,6 +83,11 @@ type AdminConfig struct {
 	Algorithms []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ClientChanged, when set, is called with a client's id after Admin
+	// added, deleted or gave a new secret to it: a Service of the same
+	// process passes its ForgetClient, so the change applies to it at once
+	// rather than within its ClientCacheTTL.
+	ClientChanged func(id string)
 }
 
 // Admin performs account operations with the shared record rules and
@@ -284,6 +289,7 @@ func (a *Admin) AddClient(ctx context.Context, actor string, c storage.Client, s
 		}
 		return storage.Client{}, "", fmt.Errorf("create client %q: %w", c.ID, err)
 	}
+	a.clientChanged(c.ID)
 	return c, secret, a.audit(ctx, AuditKindClient, "add", c.ID, actor, "")
 }
 
@@ -295,11 +301,14 @@ func (a *Admin) DeleteClient(ctx context.Context, actor, id, reason string) erro
 		}
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
+	a.clientChanged(id)
 	return a.audit(ctx, AuditKindClient, "delete", id, actor, reason)
 }
 
 // RotateClientSecret gives a confidential client a new generated secret
-// and returns it; the old one stops working at once. AdminNotFound if
+// and returns it. The new one works at once; the old one stops working at
+// once in a Service that AdminConfig.ClientChanged tells, and within its
+// Config.ClientCacheTTL in the others (other replicas). AdminNotFound if
 // absent, AdminInvalid for a public client.
 func (a *Admin) RotateClientSecret(ctx context.Context, actor, id string) (string, error) {
 	c, err := a.store.GetClient(ctx, id)
@@ -322,7 +331,15 @@ func (a *Admin) RotateClientSecret(ctx context.Context, actor, id string) (strin
 		}
 		return "", fmt.Errorf("set secret of client %q: %w", id, err)
 	}
+	a.clientChanged(id)
 	return secret, a.audit(ctx, AuditKindClient, "rotate-secret", id, actor, "")
+}
+
+// clientChanged runs the ClientChanged hook, if any.
+func (a *Admin) clientChanged(id string) {
+	if a.cfg.ClientChanged != nil {
+		a.cfg.ClientChanged(id)
+	}
 }
 
 // NewClientSecret returns 32 random bytes, base64url without padding.

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -267,4 +268,54 @@ func TestAdminActor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAdminClientChangesSkipClientCache checks that client changes made
+// through an Admin wired to the Service apply to it at once, although the
+// Service caches client registrations: a rotated secret, and a deletion.
+func TestAdminClientChangesSkipClientCache(t *testing.T) {
+	e := newEnv(t, nil)
+	a := NewAdmin(e.store.Store, e.hasher, AdminConfig{Replica: "r1", Algorithms: []string{"ES256"}, Now: e.clock.Now, ClientChanged: e.svc.ForgetClient})
+	cc := func(secret string) error {
+		_, err := e.svc.Token(e.ctx, TokenRequest{GrantType: GrantClientCredentials, Client: basic(ccID, secret)})
+		return err
+	}
+	if err := cc(ccSecret); err != nil {
+		t.Fatal(err) // now cached
+	}
+	secret, err := a.RotateClientSecret(e.ctx, "root", ccID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, cc(ccSecret), CodeInvalidClient, http.StatusUnauthorized)
+	if err := cc(secret); err != nil {
+		t.Fatalf("new secret: %v", err)
+	}
+	if err := a.DeleteClient(e.ctx, "root", ccID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, cc(secret), CodeInvalidClient, http.StatusUnauthorized)
+}
+
+// TestClientCacheNewSecretWorksAtOnce checks that a secret changed by
+// another process (no ForgetClient) works at once: a secret that does not
+// match the cached registration is checked against the store.
+func TestClientCacheNewSecretWorksAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	cc := func(secret string) error {
+		_, err := e.svc.Token(e.ctx, TokenRequest{GrantType: GrantClientCredentials, Client: basic(ccID, secret)})
+		return err
+	}
+	if err := cc(ccSecret); err != nil {
+		t.Fatal(err)
+	}
+	const newSecret = "another-0123456789abcdef0123456789abcdef"
+	if err := e.store.Store.SetClientSecret(e.ctx, ccID, secretHash(newSecret)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc(newSecret); err != nil {
+		t.Fatalf("new secret set elsewhere: %v", err)
+	}
+	// The re-read replaced the cached copy: the old secret fails too.
+	wantErr(t, cc(ccSecret), CodeInvalidClient, http.StatusUnauthorized)
 }

@@ -69,7 +69,8 @@ func (s *Service) authenticateClient(ctx context.Context, cc ClientCredentials) 
 	return c, err
 }
 
-// checkClient loads the client and checks its credentials. Public
+// checkClient loads the client (through the short-lived client cache, see
+// clientCache) and checks its credentials. Public
 // clients authenticate with their id alone and must not send a secret
 // (an empty Basic password is accepted: some libraries always send Basic);
 // confidential clients must send the secret whose SHA-256 is stored,
@@ -82,26 +83,38 @@ func (s *Service) checkClient(ctx context.Context, cc ClientCredentials) (storag
 	if len(cc.ID) > maxClientIDLen {
 		return storage.Client{}, errClientAuth(cc.Basic)
 	}
-	c, err := s.store.GetClient(ctx, cc.ID)
+	c, cached, err := s.cachedClient(ctx, cc.ID)
 	if isNotFound(err) {
 		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	if err != nil {
 		return storage.Client{}, storeErr("get client", err)
 	}
-	if c.Public {
-		if cc.Secret != "" {
+	if cached && !credentialsMatch(c, cc, sum) {
+		// The registration may have changed since it was cached (a new
+		// secret): check against the stored one before refusing.
+		s.clients.forget(cc.ID)
+		c, _, err = s.cachedClient(ctx, cc.ID)
+		if isNotFound(err) {
 			return storage.Client{}, errClientAuth(cc.Basic)
 		}
-		return c, nil
+		if err != nil {
+			return storage.Client{}, storeErr("get client", err)
+		}
 	}
-	if cc.Secret == "" {
-		return storage.Client{}, errClientAuth(cc.Basic)
-	}
-	if len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(sum[:], c.SecretHash) != 1 {
+	if !credentialsMatch(c, cc, sum) {
 		return storage.Client{}, errClientAuth(cc.Basic)
 	}
 	return c, nil
+}
+
+// credentialsMatch reports whether the request's credentials authenticate
+// client c; sum is the SHA-256 of the secret sent.
+func credentialsMatch(c storage.Client, cc ClientCredentials, sum [sha256.Size]byte) bool {
+	if c.Public {
+		return cc.Secret == ""
+	}
+	return cc.Secret != "" && len(c.SecretHash) == sha256.Size && subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1
 }
 
 // allowsGrant reports whether the client registered the grant.

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sigilauth/sigil/storage"
 )
 
 // TestFailedClientAuthThrottledPerAddress sends 200 wrong secrets from one
@@ -82,5 +84,67 @@ func TestFailedClientAuthThrottledPerAddress(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	if _, err := e.svc.Token(e.ctx, cc("wrong", attacker)); AsError(err) == nil || AsError(err).Code != CodeInvalidClient {
 		t.Fatalf("after a refill: %v, want invalid_client", err)
+	}
+}
+
+// TestClientCache checks that client authentication reuses a registration
+// read from the store for ClientCacheTTL and reads it again afterwards, so
+// a deleted client stops working within the TTL; that an unknown client is
+// never cached; and that a negative TTL turns the cache off.
+func TestClientCache(t *testing.T) {
+	cc := func(e *env) error {
+		_, err := e.svc.Token(e.ctx, TokenRequest{GrantType: GrantClientCredentials, Client: basic(ccID, ccSecret)})
+		return err
+	}
+	tests := []struct {
+		name string
+		ttl  time.Duration
+		// wantCached: a token is issued while the store is down, right
+		// after a first one.
+		wantCached bool
+	}{
+		{"default ttl", 0, true},
+		{"off", -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.ClientCacheTTL = tc.ttl })
+			if err := cc(e); err != nil {
+				t.Fatal(err)
+			}
+			e.store.failOnly.Store("GetClient", true)
+			e.store.failing.Store(true)
+			err := cc(e)
+			if got := err == nil; got != tc.wantCached {
+				t.Fatalf("store down after a first token: err = %v, want cached %v", err, tc.wantCached)
+			}
+			if !tc.wantCached {
+				return
+			}
+			e.clock.Advance(DefaultClientCacheTTL - time.Millisecond)
+			if err := cc(e); err != nil {
+				t.Fatalf("just before the ttl: %v", err)
+			}
+			e.clock.Advance(time.Millisecond)
+			wantErr(t, cc(e), CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
+
+			// A deletion is seen once the cached copy is older than the TTL.
+			e.store.failing.Store(false)
+			if err := cc(e); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Store.DeleteClient(e.ctx, ccID); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(DefaultClientCacheTTL)
+			wantErr(t, cc(e), CodeInvalidClient, http.StatusUnauthorized)
+			// An unknown client is not cached: once added it works at once.
+			if err := e.store.Store.CreateClient(e.ctx, storage.Client{ID: ccID, SecretHash: secretHash(ccSecret), Grants: []string{GrantClientCredentials}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cc(e); err != nil {
+				t.Fatalf("client added after a miss: %v", err)
+			}
+		})
 	}
 }

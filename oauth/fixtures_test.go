@@ -30,6 +30,21 @@ type faultStore struct {
 	failing atomic.Bool
 	// failOnly, when non-empty, limits failures to the named methods.
 	failOnly sync.Map
+	// samplesGate, when set, holds PasswordHashSamples until closed.
+	samplesGate chan struct{}
+	// samples counts PasswordHashSamples calls.
+	samples atomic.Int32
+}
+
+func (f *faultStore) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	f.samples.Add(1)
+	if f.samplesGate != nil {
+		<-f.samplesGate
+	}
+	if err := f.fail("PasswordHashSamples"); err != nil {
+		return nil, err
+	}
+	return f.Store.PasswordHashSamples(ctx)
 }
 
 var errDown = errors.New("connection refused")
@@ -102,6 +117,12 @@ func (f *faultStore) IsAccessTokenDenied(ctx context.Context, jti string, now ti
 		return false, err
 	}
 	return f.Store.IsAccessTokenDenied(ctx, jti, now)
+}
+func (f *faultStore) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
+	if err := f.fail("AdmitLogin"); err != nil {
+		return storage.LoginAdmission{}, err
+	}
+	return f.Store.AdmitLogin(ctx, username, now, ttl, lockFor)
 }
 func (f *faultStore) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
 	if err := f.fail("RecordLoginAttempt"); err != nil {

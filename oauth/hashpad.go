@@ -6,18 +6,14 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
-	"github.com/sigilauth/sigil/storage"
 )
 
 // hashPadRescan is how often the password-hash classes in the store are
-// scanned again, to see users imported by another process.
+// looked up again, to see users imported by another process.
 const hashPadRescan = 10 * time.Minute
 
-// userLister is the optional store method the hash pad scans with; every
-// storage.Store has it.
-type userLister interface {
-	ListUsers(ctx context.Context) ([]storage.User, error)
-}
+// hashPadScanTimeout bounds one look-up of the hash classes.
+const hashPadScanTimeout = 30 * time.Second
 
 // hashPad knows, for each legacy hash class in the store (bcrypt, PBKDF2),
 // its most expensive parameters, so that every failed password check can do
@@ -27,16 +23,21 @@ type userLister interface {
 // An unknown user, a locked or disabled account, an argon2id user and an
 // imported Django user then cost the same (issue 12, defect 2).
 //
-// The classes come from a scan of the users (on the first login, then every
-// hashPadRescan) and from every user a login loads. A user imported by
-// another process costs more than an unknown name only until the next scan
-// or until any login loads that user. argon2id hashes under older
-// parameters are not padded (they are rehashed on the next login).
+// The classes come from the store's PasswordHashSamples (one hash per
+// algorithm and cost: on MongoDB a distinct query on an indexed field, not
+// a read of every user) and from every user a login loads. The first login
+// of the process waits for the first look-up; later ones, every
+// hashPadRescan, run in the background, off the login path. A user
+// imported by another process costs more than an unknown name only until
+// the next look-up or until any login loads that user. argon2id hashes
+// under older parameters are not padded (they are rehashed on the next
+// login).
 type hashPad struct {
 	mu      sync.Mutex
 	max     map[string]password.Info // legacy class -> most expensive
 	scanned time.Time                // zero: never
-	scanMu  sync.Mutex               // one scan at a time
+	scanMu  sync.Mutex               // held by the look-up in progress
+	bg      sync.WaitGroup           // background look-ups (tests wait)
 }
 
 // learn records the class and cost of one stored hash.
@@ -68,41 +69,58 @@ func (p *hashPad) snapshot() map[string]password.Info {
 	return out
 }
 
-// refresh scans the store's users when no scan succeeded yet (every caller
-// waits for it) or the last is older than hashPadRescan (one caller scans,
-// the others go on with what is known). A failed scan is logged and retried
-// by a later login.
-func (s *Service) refreshHashPad(ctx context.Context, now time.Time) {
-	lister, ok := s.store.(userLister)
-	if !ok {
-		return
-	}
-	p := &s.pad
+// due reports whether no look-up succeeded yet (first) and whether one is
+// due at now.
+func (p *hashPad) due(now time.Time) (first, due bool) {
 	p.mu.Lock()
-	first, due := p.scanned.IsZero(), now.Sub(p.scanned) >= hashPadRescan
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	return p.scanned.IsZero(), p.scanned.IsZero() || now.Sub(p.scanned) >= hashPadRescan
+}
+
+// refreshHashPad looks the store's hash classes up when none was learnt
+// yet (the caller waits, as do concurrent callers) or the last look-up is
+// older than hashPadRescan (one look-up starts in the background; the
+// caller goes on with what is known). A failed look-up is logged and
+// retried by a later login.
+func (s *Service) refreshHashPad(ctx context.Context, now time.Time) {
+	p := &s.pad
+	first, due := p.due(now)
 	if !due {
 		return
 	}
 	if first {
 		p.scanMu.Lock()
-	} else if !p.scanMu.TryLock() {
+		defer p.scanMu.Unlock()
+		if _, due := p.due(now); due {
+			s.scanHashPad(ctx, now)
+		}
 		return
 	}
-	defer p.scanMu.Unlock()
-	p.mu.Lock()
-	due = p.scanned.IsZero() || now.Sub(p.scanned) >= hashPadRescan
-	p.mu.Unlock()
-	if !due {
-		return
+	if !p.scanMu.TryLock() {
+		return // a look-up is in progress
 	}
-	users, err := lister.ListUsers(ctx)
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		defer p.scanMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hashPadScanTimeout)
+		defer cancel()
+		if _, due := p.due(now); due {
+			s.scanHashPad(ctx, now)
+		}
+	}()
+}
+
+// scanHashPad learns one hash of each algorithm and cost in the store.
+func (s *Service) scanHashPad(ctx context.Context, now time.Time) {
+	samples, err := s.store.PasswordHashSamples(ctx)
 	if err != nil {
-		s.log.Warn("scan password hash classes", "err", err)
+		s.log.Warn("look up password hash classes", "err", err)
 		return
 	}
-	for _, u := range users {
-		p.learn(u.PasswordHash)
+	p := &s.pad
+	for _, h := range samples {
+		p.learn(h)
 	}
 	p.mu.Lock()
 	p.scanned = now

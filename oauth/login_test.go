@@ -489,7 +489,7 @@ func TestLegacyHashesRehashOnLogin(t *testing.T) {
 }
 
 func TestLoginStorageFailureIs503(t *testing.T) {
-	for _, method := range []string{"RecordLoginAttempt", "GetUserByUsername", "CreateFamily", "GetClient"} {
+	for _, method := range []string{"AdmitLogin", "CreateFamily", "GetClient"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.store.failOnly.Store(method, true)
@@ -610,6 +610,9 @@ func TestFailedLoginsDoTheSameWork(t *testing.T) {
 			for range 6 {
 				_, _ = svc.Token(e.ctx, pwReq("locked", "wrong"))
 			}
+			// A rescan runs in the background, started by the first of
+			// these logins.
+			svc.pad.bg.Wait()
 			h.take()
 
 			want := map[string]uint64{
@@ -644,5 +647,48 @@ func TestFailedLoginsDoTheSameWork(t *testing.T) {
 				t.Errorf("successful argon2id login: work %v, want argon2id only", got)
 			}
 		})
+	}
+}
+
+// TestHashPadRescanOffLoginPath checks that the hash classes are looked up
+// once before the first login is checked, and that later look-ups run in
+// the background: a login does not wait for one, even one that hangs.
+func TestHashPadRescanOffLoginPath(t *testing.T) {
+	e := newEnv(t, nil)
+	if e.store.samples.Load() != 0 {
+		t.Fatal("hash classes looked up before any login")
+	}
+	e.login("")
+	e.login("")
+	if got := e.store.samples.Load(); got != 1 {
+		t.Fatalf("%d look-ups for two logins, want 1 (the first login's)", got)
+	}
+	gate := make(chan struct{})
+	e.store.samplesGate = gate
+	e.clock.Advance(hashPadRescan)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Token(e.ctx, pwReq("alice", userPW))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(gate)
+		t.Fatal("login waited for the background look-up")
+	}
+	e.login("") // a look-up is in progress: no second one
+	close(gate)
+	e.svc.pad.bg.Wait()
+	if got := e.store.samples.Load(); got != 2 {
+		t.Fatalf("%d look-ups, want 2", got)
+	}
+	e.login("") // the rescan succeeded: none due
+	e.svc.pad.bg.Wait()
+	if got := e.store.samples.Load(); got != 2 {
+		t.Fatalf("%d look-ups after the rescan, want 2", got)
 	}
 }

@@ -57,9 +57,12 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error
+	// PasswordHashSamples tells the hash classes failed logins are padded to.
+	PasswordHashSamples(ctx context.Context) ([]string, error)
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	storage.RefreshStore
 	storage.DenyList
+	// The login path uses AdmitLogin and ResetLogin.
 	storage.LoginThrottleStore
 	// Browser single sign-on (authorize.go, codegrant.go, logout.go).
 	storage.SessionStore
@@ -150,6 +153,13 @@ type Config struct {
 	// authentication, on every endpoint that authenticates clients; only
 	// failures spend a token. Same defaults as IPLimit.
 	ClientAuthLimit IPLimit
+
+	// ClientCacheTTL is how long client authentication reuses a client
+	// registration read from the store (default DefaultClientCacheTTL;
+	// negative: never, every authentication reads the store). A client
+	// deleted, or given a new secret, grants or scopes, by another process
+	// is seen by this one within it.
+	ClientCacheTTL time.Duration
 }
 
 // Lockout configures the per-account backoff. After FreeFailures failures
@@ -204,6 +214,9 @@ func (c *Config) applyDefaults() {
 	def(&c.PasswordHashWait, DefaultPasswordHashWait)
 	def(&c.SessionTTL, DefaultSessionTTL)
 	def(&c.SessionIdleTTL, DefaultSessionIdleTTL)
+	if c.ClientCacheTTL == 0 {
+		c.ClientCacheTTL = DefaultClientCacheTTL
+	}
 	if c.PasswordHashConcurrency <= 0 {
 		c.PasswordHashConcurrency = runtime.NumCPU()
 	}
@@ -340,8 +353,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
 
 // Service is the token service. Build it with New. It is safe for concurrent
-// use; it keeps only the in-memory per-address buckets and the hash
-// semaphore, everything else is in the Store, so replicas can share a Store.
+// use; it keeps only the in-memory per-address buckets, the hash semaphore,
+// client registrations for at most Config.ClientCacheTTL and the password
+// hash classes it pads failed logins to; everything else is in the Store,
+// so replicas can share a Store.
 type Service struct {
 	// cfg is the configuration New was given, defaults applied; its
 	// lifetime fields are those of the start and are not read after New:
@@ -369,6 +384,8 @@ type Service struct {
 	buckets   *ipBuckets
 	// clientBuckets limits failed client authentication per address.
 	clientBuckets *ipBuckets
+	// clients caches client registrations for client authentication.
+	clients clientCache
 }
 
 // New builds a Service. It fails if cfg is inconsistent (every problem is
@@ -391,6 +408,7 @@ func New(cfg Config, store Store, keys KeyRing, hasher PasswordHasher, opts ...O
 		obs:       NopObserver{},
 		hashSlots: make(chan struct{}, cfg.PasswordHashConcurrency),
 		hashTimer: realTimer,
+		clients:   clientCache{ttl: cfg.ClientCacheTTL},
 	}
 	lt := cfg.Lifetimes()
 	s.life.Store(&lt)

@@ -20,14 +20,15 @@ type SimpleJWTPair struct {
 // off.
 var errSimpleJWTOff = errors.New("simplejwt compatibility is off")
 
-// compatClient loads the client the simplejwt operations act as. A missing
+// compatClient loads the client the simplejwt operations act as (through
+// the client cache, as client authentication does). A missing
 // client, or one without the password grant, is a configuration error (500,
 // ReasonMisconfigured; the cause is logged, not shown).
 func (s *Service) compatClient(ctx context.Context) (storage.Client, error) {
 	if !s.cfg.SimpleJWT {
 		return storage.Client{}, errServer("simplejwt", errSimpleJWTOff)
 	}
-	c, err := s.store.GetClient(ctx, s.cfg.CompatClientID)
+	c, _, err := s.cachedClient(ctx, s.cfg.CompatClientID)
 	if isNotFound(err) || (err == nil && !allowsGrant(c, GrantPassword)) {
 		return storage.Client{}, &Error{
 			Code:        CodeServerError,

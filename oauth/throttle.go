@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sigilauth/sigil/storage"
 )
 
 // ipBuckets is a bounded map of per-address token buckets.
@@ -184,12 +186,12 @@ func (s *Service) releaseHashSlot() { <-s.hashSlots }
 const maxUsernameLen = 256
 
 // lockoutKey is the throttle-store key of an account.
-func lockoutKey(username string) string { return "login:" + username }
+func lockoutKey(username string) string { return storage.LoginKey(username) }
 
 // lockFor returns how long the account stays locked after its count-th
 // counted attempt, should that attempt fail (0: not locked): after
 // FreeFailures attempts, BaseDelay·2^(count−FreeFailures), capped at
-// MaxDelay. It is the lockFor of storage.LoginThrottleStore.RecordLoginAttempt.
+// MaxDelay. It is the lockFor of storage.LoginThrottleStore.AdmitLogin.
 func (s *Service) lockFor(count int) time.Duration {
 	l := s.cfg.Lockout
 	over := count - l.FreeFailures

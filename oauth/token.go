@@ -197,7 +197,6 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	if err != nil {
 		return nil, err
 	}
-	key := lockoutKey(username)
 
 	if locked {
 		s.obs.Login(LoginLocked)
@@ -212,7 +211,7 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	if s.buckets != nil {
 		s.buckets.give(ip, now)
 	}
-	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+	if err := s.store.ResetLogin(ctx, username, u.ID); err != nil {
 		s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
 	}
 	if rehash {
@@ -229,25 +228,17 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 // that the attempt was not admitted; ok that the password matched the
 // user's hash.
 func (s *Service) checkPassword(ctx context.Context, username, pw string, now time.Time) (u storage.User, locked, ok, rehash bool, err error) {
-	_, admitted, err := s.store.RecordLoginAttempt(ctx, lockoutKey(username), now, s.cfg.Lockout.Window, s.lockFor)
+	// One storage call counts the attempt and loads the user.
+	a, err := s.store.AdmitLogin(ctx, username, now, s.cfg.Lockout.Window, s.lockFor)
 	if err != nil {
-		return u, false, false, false, storeErr("record login attempt", err)
+		return u, false, false, false, storeErr("admit login", err)
 	}
-	locked = !admitted
-	found := false
-	if !locked {
-		u, err = s.store.GetUserByUsername(ctx, username)
-		switch {
-		case err == nil:
-			found = true
-		case !isNotFound(err):
-			return u, false, false, false, storeErr("get user", err)
-		}
-	}
-	if !found {
+	locked = !a.Admitted
+	if locked || !a.Found {
 		s.padFailedCheck(pw, "", s.pad.snapshot())
 		return u, locked, false, false, nil
 	}
+	u = a.User
 	s.pad.learn(u.PasswordHash)
 	ok, rehash, verr := s.hasher.Verify(u.PasswordHash, pw)
 	own := u.PasswordHash

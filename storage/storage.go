@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -253,6 +254,34 @@ type UserStore interface {
 	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
 	// SetUserAdmin sets Admin and UpdatedAt. ErrNotFound if absent.
 	SetUserAdmin(ctx context.Context, id string, admin bool, at time.Time) error
+	// PasswordHashSamples returns, for every distinct PasswordHashScheme
+	// among the users' password hashes, at least one stored hash of that
+	// scheme, in no particular order (nil for no users). It is meant to be
+	// cheaper than ListUsers (on MongoDB a distinct query on an indexed
+	// field), for learning which hash algorithms and costs the store holds.
+	PasswordHashSamples(ctx context.Context) ([]string, error)
+}
+
+// PasswordHashScheme returns the scheme of an encoded password hash: its
+// algorithm and cost parameters without salt or key, for example
+// "$argon2id$v=19$m=19456,t=2,p=1", "$2b$12" or "pbkdf2_sha256$870000".
+// Two hashes of one scheme cost the same to verify. A hash of a form it
+// does not know is its own scheme, so hashes are never grouped wrongly.
+// Backends group by it to answer PasswordHashSamples.
+func PasswordHashScheme(encoded string) string {
+	f := strings.Split(encoded, "$")
+	switch {
+	case len(f) == 4 && f[0] == "" && strings.HasPrefix(f[1], "2") && len(f[3]) == 53:
+		// bcrypt: $2b$<cost>$<salt and key>
+		return "$" + f[1] + "$" + f[2]
+	case len(f) >= 5 && f[0] == "":
+		// PHC string: $<id>[$v=<version>]$<params>$<salt>$<key>
+		return strings.Join(f[:len(f)-2], "$")
+	case len(f) == 4 && strings.HasPrefix(f[0], "pbkdf2_"):
+		// Django: <algorithm>$<iterations>$<salt>$<key>
+		return f[0] + "$" + f[1]
+	}
+	return encoded
 }
 
 // ClientStore manages client registrations.
@@ -348,7 +377,42 @@ type LoginThrottleStore interface {
 	RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (f LoginFailures, admitted bool, err error)
 	// ResetLoginFailures deletes the counter (no error if absent).
 	ResetLoginFailures(ctx context.Context, key string) error
+
+	// AdmitLogin counts one login attempt for the account named username
+	// and returns the user holding that username, in one atomic step (on
+	// MongoDB one round trip when the account is not close to a lock), so
+	// that a login costs one storage call before its password check.
+	//
+	// The counting is RecordLoginAttempt's, with the same guarantees, on
+	// the account's counter: LoginKey(username) for a name no user holds.
+	// For a user a backend may keep the counter with the user record
+	// instead, so read it back only through AdmitLogin's result. Found and
+	// User are set whether or not the attempt was admitted (an attempt
+	// that is not admitted changes nothing).
+	AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (LoginAdmission, error)
+	// ResetLogin deletes the counter AdmitLogin keeps for username, whose
+	// user is userID (after a successful login). No error if there is none
+	// or the user is gone.
+	ResetLogin(ctx context.Context, username, userID string) error
 }
+
+// LoginAdmission is the result of LoginThrottleStore.AdmitLogin.
+type LoginAdmission struct {
+	// Failures is the account's counter after the attempt (as it stands,
+	// when the attempt was not admitted). Its Key is LoginKey(username).
+	Failures LoginFailures
+	// Admitted reports that the attempt was counted and the password may
+	// be checked.
+	Admitted bool
+	// Found reports that a user holds the username; User is that user.
+	Found bool
+	User  User
+}
+
+// LoginKey is the login-throttle key of the account named username (the
+// key AdmitLogin counts under, and the one RecordLoginAttempt callers used
+// before it).
+func LoginKey(username string) string { return "login:" + username }
 
 // PurgeStats counts the records one Purge deleted.
 type PurgeStats struct {

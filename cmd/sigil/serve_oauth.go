@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/keys"
@@ -63,6 +64,7 @@ func oauthConfig(cfg configs.Config) oauth.Config {
 		PasswordHashConcurrency: sec.EffectivePasswordHashConcurrency(),
 		PasswordHashQueue:       sec.PasswordHashQueue,
 		PasswordHashWait:        sec.PasswordHashWait,
+		ClientCacheTTL:          clientCacheTTL(sec.ClientCacheTTL),
 		Lockout: oauth.Lockout{
 			FreeFailures: sec.Lockout.FreeFailures,
 			BaseDelay:    sec.Lockout.BaseDelay,
@@ -104,4 +106,13 @@ func boundHashMemory(slots int, memoryKiB uint32) {
 		return
 	}
 	debug.SetMemoryLimit(int64(slots)*int64(memoryKiB)*1024 + 64<<20)
+}
+
+// clientCacheTTL maps security.client_cache_ttl (0: off) to
+// oauth.Config.ClientCacheTTL (negative: off, 0: the default).
+func clientCacheTTL(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -91,7 +91,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	// revocation leaves this replica's JWKS before the answer is sent.
 	oauthDeps.Admin = &adminService{
 		admin: oauth.NewAdmin(store, timedHasher{next: oauth.Argon2id(argon2Params(cfg)), h: obs.hash},
-			oauth.AdminConfig{Replica: replicaName(), Algorithms: cfg.Keys.Algorithms}),
+			oauth.AdminConfig{Replica: replicaName(), Algorithms: cfg.Keys.Algorithms, ClientChanged: svc.ForgetClient}),
 		rot: rot, store: store, algorithms: cfg.Keys.Algorithms,
 		prepublish: cfg.Keys.Prepublish, maxAge: cfg.JWKS.MaxAge, now: time.Now,
 	}

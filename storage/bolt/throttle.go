@@ -73,33 +73,73 @@ func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Tim
 	var r loginFailuresRecord
 	admitted := false
 	err := s.update(ctx, fmt.Sprintf("record login attempt for %q", key), func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketLoginFailures)
-		r = loginFailuresRecord{}
-		admitted = false
-		ok, err := get(b, key, &r)
-		if err != nil {
-			return err
-		}
-		if !ok || expired(r.ExpiresAt, now) {
-			r = loginFailuresRecord{Key: key}
-		}
-		if r.LockedUntil.After(now) {
-			return nil
-		}
-		admitted = true
-		r.Count++
-		r.LastFailure = utc(now)
-		r.ExpiresAt = utc(now.Add(ttl))
-		r.LockedUntil = time.Time{}
-		if d := storage.LockDuration(lockFor, r.Count); d > 0 {
-			r.LockedUntil = utc(now.Add(d))
-		}
-		return put(b, key, r)
+		var err error
+		r, admitted, err = countAttempt(tx, key, now, ttl, lockFor)
+		return err
 	})
 	if err != nil {
 		return storage.LoginFailures{}, false, err
 	}
 	return r.loginFailures(), admitted, nil
+}
+
+// countAttempt is RecordLoginAttempt inside tx.
+func countAttempt(tx *bbolt.Tx, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (loginFailuresRecord, bool, error) {
+	b := tx.Bucket(bucketLoginFailures)
+	var r loginFailuresRecord
+	ok, err := get(b, key, &r)
+	if err != nil {
+		return r, false, err
+	}
+	if !ok || expired(r.ExpiresAt, now) {
+		r = loginFailuresRecord{Key: key}
+	}
+	if r.LockedUntil.After(now) {
+		return r, false, nil
+	}
+	r.Count++
+	r.LastFailure = utc(now)
+	r.ExpiresAt = utc(now.Add(ttl))
+	r.LockedUntil = time.Time{}
+	if d := storage.LockDuration(lockFor, r.Count); d > 0 {
+		r.LockedUntil = utc(now.Add(d))
+	}
+	return r, true, put(b, key, r)
+}
+
+// AdmitLogin counts the attempt under storage.LoginKey(username) and reads
+// the user holding username, in one transaction; see
+// storage.LoginThrottleStore.
+func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
+	var a storage.LoginAdmission
+	err := s.update(ctx, fmt.Sprintf("admit login for %q", username), func(tx *bbolt.Tx) error {
+		a = storage.LoginAdmission{}
+		r, admitted, err := countAttempt(tx, storage.LoginKey(username), now, ttl, lockFor)
+		if err != nil {
+			return err
+		}
+		a.Failures, a.Admitted = r.loginFailures(), admitted
+		id := tx.Bucket(bucketUsernames).Get([]byte(username))
+		if id == nil {
+			return nil
+		}
+		var u userRecord
+		if err := getUser(tx, string(id), &u); err != nil {
+			return fmt.Errorf("username index points at user %q: %w", id, err)
+		}
+		a.Found, a.User = true, u.user()
+		return nil
+	})
+	if err != nil {
+		return storage.LoginAdmission{}, err
+	}
+	return a, nil
+}
+
+// ResetLogin deletes the counter of username; see
+// storage.LoginThrottleStore.
+func (s *Store) ResetLogin(ctx context.Context, username, _ string) error {
+	return s.ResetLoginFailures(ctx, storage.LoginKey(username))
 }
 
 // GetLoginFailures returns the counter, or ErrNotFound if absent or expired

@@ -178,3 +178,31 @@ func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, at time
 		return nil
 	})
 }
+
+// PasswordHashSamples scans the users in one read transaction and returns
+// the first hash of each storage.PasswordHashScheme it meets.
+func (s *Store) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.view(ctx, "sample password hashes", func(tx *bbolt.Tx) error {
+		out = nil
+		seen := make(map[string]bool)
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			if v == nil {
+				return nil // a nested bucket, not a user
+			}
+			var r userRecord
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			if sc := storage.PasswordHashScheme(r.PasswordHash); !seen[sc] {
+				seen[sc] = true
+				out = append(out, r.PasswordHash)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RefreshState", refreshStateTests},
 		{"DenyList", denyListTests},
 		{"LoginFailures", loginFailureTests},
+		{"LoginAdmission", loginAdmissionTests},
 		{"Sessions", sessionTests},
 		{"AuthCodes", authCodeTests},
 		{"Consents", consentTests},

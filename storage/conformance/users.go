@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ var userTests = []subtest{
 	{"SetDisabled", testUserSetDisabled},
 	{"SetAdmin", testUserSetAdmin},
 	{"Duplicate", testUserDuplicate},
+	{"PasswordHashSamples", testPasswordHashSamples},
 }
 
 // newUser returns a user with every field set.
@@ -235,4 +237,67 @@ func testUserSetAdmin(t *testing.T, s storage.Store) {
 		})
 	}
 	wantErr(t, "SetUserAdmin of an absent user", s.SetUserAdmin(ctx(t), "nobody", true, base), storage.ErrNotFound)
+}
+
+// wantHashSamples checks that PasswordHashSamples returns only stored
+// hashes and covers every scheme of want (the stored hashes).
+func wantHashSamples(t *testing.T, s storage.Store, want []string) {
+	t.Helper()
+	got, err := s.PasswordHashSamples(ctx(t))
+	must(t, "PasswordHashSamples", err)
+	stored := make(map[string]bool)
+	schemes := make(map[string]bool)
+	for _, h := range want {
+		stored[h] = true
+		schemes[storage.PasswordHashScheme(h)] = true
+	}
+	for _, h := range got {
+		if !stored[h] {
+			t.Fatalf("PasswordHashSamples returned %q, which no user holds (stored %q)", h, want)
+		}
+		delete(schemes, storage.PasswordHashScheme(h))
+	}
+	if len(schemes) > 0 {
+		t.Fatalf("PasswordHashSamples = %q: no sample of the schemes %v", got, schemes)
+	}
+}
+
+func testPasswordHashSamples(t *testing.T, s storage.Store) {
+	wantHashSamples(t, s, nil)
+	bcryptTail := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	hashes := []string{
+		"$argon2id$v=19$m=19456,t=2,p=1$c2FsdDE$a2V5MQ",
+		"$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$a2V5Mg",
+		"$argon2id$v=19$m=65536,t=3,p=4$c2FsdDM$a2V5Mw",
+		"$2b$04$" + bcryptTail + "1",
+		"$2b$06$" + bcryptTail + "2",
+		"$2b$06$" + bcryptTail + "3",
+		"pbkdf2_sha256$870000$salt1$a2V5",
+		"pbkdf2_sha256$1200$salt2$a2V5",
+		"pbkdf2_sha256$1200$salt3$a2V5",
+		"!unusable",
+	}
+	for i, h := range hashes {
+		u := newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i))
+		u.PasswordHash = h
+		must(t, "CreateUser", s.CreateUser(ctx(t), u))
+	}
+	wantHashSamples(t, s, hashes)
+
+	// A new password's scheme is seen, and the old one's only while a
+	// user still holds it.
+	newer := "$argon2id$v=19$m=8192,t=4,p=1$c2FsdDQ$a2V5NA"
+	must(t, "SetUserPassword", s.SetUserPassword(ctx(t), "u2", newer, at(0)))
+	hashes[2] = newer
+	rehashed := "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDU$a2V5NQ"
+	must(t, "RehashUserPassword", s.RehashUserPassword(ctx(t), "u7", hashes[7], rehashed))
+	hashes[7] = rehashed
+	wantHashSamples(t, s, hashes)
+	got, err := s.PasswordHashSamples(ctx(t))
+	must(t, "PasswordHashSamples", err)
+	for _, h := range got {
+		if sc := storage.PasswordHashScheme(h); sc == "$argon2id$v=19$m=65536,t=3,p=4" {
+			t.Fatalf("PasswordHashSamples = %q still has the scheme no user holds any more", got)
+		}
+	}
 }

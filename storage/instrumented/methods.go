@@ -212,6 +212,30 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// PasswordHashSamples calls the wrapped store's PasswordHashSamples under the per-call deadline.
+func (s *Store) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	ctx, done := s.begin(ctx, "PasswordHashSamples", true)
+	v, err := s.next.PasswordHashSamples(ctx)
+	done(err)
+	return v, err
+}
+
+// AdmitLogin calls the wrapped store's AdmitLogin under the per-call deadline.
+func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (storage.LoginAdmission, error) {
+	ctx, done := s.begin(ctx, "AdmitLogin", true)
+	v, err := s.next.AdmitLogin(ctx, username, now, ttl, lockFor)
+	done(err)
+	return v, err
+}
+
+// ResetLogin calls the wrapped store's ResetLogin under the per-call deadline.
+func (s *Store) ResetLogin(ctx context.Context, username, userID string) error {
+	ctx, done := s.begin(ctx, "ResetLogin", true)
+	err := s.next.ResetLogin(ctx, username, userID)
+	done(err)
+	return err
+}
+
 // Purge calls the wrapped store's Purge under the per-call deadline.
 func (s *Store) Purge(ctx context.Context, now time.Time) (storage.PurgeStats, error) {
 	ctx, done := s.begin(ctx, "Purge", false)

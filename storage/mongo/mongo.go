@@ -7,7 +7,10 @@
 //   - every point look-up is by _id (user id, client id, token, session and
 //     code hash, family id, jti, login-failure key, user+client of a consent;
 //     usernames through a `usernames` collection
-//     whose _id is the username);
+//     whose _id is the username), except AdmitLogin, which finds the user
+//     through the unique users.username index so that counting a login
+//     attempt (kept in the user document's `login` field) and loading the
+//     user is one findOneAndUpdate;
 //   - every change is one single-document atomic operation (conditional
 //     update, insert relying on _id uniqueness, replace with upsert); there
 //     are no multi-document transactions and no change streams;
@@ -151,6 +154,10 @@ func OpenWith(ctx context.Context, uri, database string, o Options) (*Store, err
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, redact(fmt.Errorf("mongo: ensure indexes on %s: %w", hosts, err), secret)
 	}
+	if err := s.backfillHashSchemes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, redact(fmt.Errorf("mongo: migrate users on %s: %w", hosts, err), secret)
+	}
 	return s, nil
 }
 
@@ -231,6 +238,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.families, "user_id"},
 		{s.families, "session_id"},
 		{s.audit, "kind"},
+		// The password hash classes in the store (PasswordHashSamples).
+		{s.users, "hash_scheme"},
 	}
 	for _, p := range plain {
 		_, err := p.coll.Indexes().CreateOne(ctx, mongo.IndexModel{

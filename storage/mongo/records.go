@@ -29,6 +29,28 @@ type userDoc struct {
 	// Admin is absent from documents older than the console, which decode
 	// as non-admins.
 	Admin bool `bson:"admin,omitempty"`
+	// Login is the user's login-attempt counter (AdmitLogin); absent when
+	// there is none. It is not part of storage.User.
+	Login *loginDoc `bson:"login,omitempty"`
+	// HashScheme is storage.PasswordHashScheme(PasswordHash), indexed for
+	// PasswordHashSamples. Documents written before it existed lack it
+	// until Open fills it in (backfillHashSchemes); a nil pointer leaves
+	// such a document's field alone on decode and re-encode.
+	HashScheme *string `bson:"hash_scheme,omitempty"`
+}
+
+// loginDoc is the login-attempt counter kept inside a user document; the
+// fields mean what failuresDoc's do.
+type loginDoc struct {
+	Count       int64      `bson:"count"`
+	LastFailure time.Time  `bson:"last_failure"`
+	ExpiresAt   time.Time  `bson:"expires_at"`
+	LockedUntil *time.Time `bson:"locked_until,omitempty"`
+}
+
+// record is the counter as a storage.LoginFailures under key.
+func (d *loginDoc) record(key string) storage.LoginFailures {
+	return failuresDoc{Key: key, Count: d.Count, LastFailure: d.LastFailure, ExpiresAt: d.ExpiresAt, LockedUntil: d.LockedUntil}.record()
 }
 
 // usernameDoc maps a username (its _id) to the id of the user holding it.
@@ -179,7 +201,9 @@ func clone[T any](s []T) []T {
 }
 
 func toUserDoc(u storage.User) userDoc {
+	scheme := storage.PasswordHashScheme(u.PasswordHash)
 	return userDoc{
+		HashScheme:        &scheme,
 		ID:                u.ID,
 		Username:          u.Username,
 		Email:             u.Email,

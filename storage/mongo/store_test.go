@@ -358,3 +358,41 @@ func TestURIHelpers(t *testing.T) {
 		})
 	}
 }
+
+// TestHashSchemeMigration checks the users written before hash_scheme
+// existed: PasswordHashSamples already sees them, and the next Open (a
+// replica of the new version starting) stores their scheme.
+func TestHashSchemeMigration(t *testing.T) {
+	uri := mongotest.URI(t)
+	s := mongotest.NewStore(t)
+	const old = "pbkdf2_sha256$870000$salt$a2V5"
+	insertRaw(t, s, "usernames", bson.M{"_id": "ada", "user_id": "u1"})
+	insertRaw(t, s, "users", bson.M{"_id": "u1", "username": "ada", "password_hash": old, "email_verified": false, "disabled": false})
+	if err := s.CreateUser(t.Context(), user("u2", "grace")); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawDoc(t, s, "users", "u2")["hash_scheme"]; got != "hash-u2" {
+		t.Fatalf("new user's hash_scheme = %v, want %q", got, "hash-u2")
+	}
+	samples, err := s.PasswordHashSamples(t.Context())
+	if err != nil || !slices.Contains(samples, old) || !slices.Contains(samples, "hash-u2") {
+		t.Fatalf("PasswordHashSamples before the migration = %q, %v; want both hashes", samples, err)
+	}
+	s2, err := mongo.Open(t.Context(), uri, s.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := rawDoc(t, s, "users", "u1")["hash_scheme"]; got != "pbkdf2_sha256$870000" {
+		t.Fatalf("migrated hash_scheme = %v, want pbkdf2_sha256$870000", got)
+	}
+	samples, err = s2.PasswordHashSamples(t.Context())
+	if err != nil || len(samples) != 2 {
+		t.Fatalf("PasswordHashSamples after the migration = %q, %v; want one per scheme", samples, err)
+	}
+	// The migrated user still logs in as before.
+	a, err := s2.AdmitLogin(t.Context(), "ada", base, time.Hour, nil)
+	if err != nil || !a.Found || a.User.PasswordHash != old || !a.Admitted {
+		t.Fatalf("AdmitLogin of the migrated user = %+v, %v", a, err)
+	}
+}

@@ -96,16 +96,40 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 const maxAttemptRounds = 128
 
 // RecordLoginAttempt checks the lock and counts the attempt; see
-// storage.LoginThrottleStore. It reads the counter, and if it is live and
-// unlocked, increments it with one findOneAndUpdate ($inc count, $set the
-// times and lock) filtered on the count and expiry it read: a
-// single-document compare-and-swap, retried when another caller changed the
-// counter first. An absent or expired counter is replaced by a fresh one
-// through a replace with upsert filtered on {_id, expires_at <= now}, as in
-// RecordLoginFailure.
+// storage.LoginThrottleStore.
+//
+// The common case is one findOneAndUpdate with upsert that increments a
+// counter that is absent (the upsert creates it with count 1), or live
+// with a count below the last one before lockFor first locks, so that the
+// attempt neither locks nor can follow one that did (see
+// firstLockingCount). Otherwise (an expired counter, or one close to or
+// in a lock: the upsert then fails on the duplicate _id) it reads the
+// counter, and if it is live and unlocked, increments it with one
+// findOneAndUpdate ($inc count, $set the times and lock) filtered on the
+// count and expiry it read: a single-document compare-and-swap, retried
+// when another caller changed the counter first. An absent or expired
+// counter is replaced by a fresh one through a replace with upsert
+// filtered on {_id, expires_at <= now}, as in RecordLoginFailure.
 func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	expires := now.Add(ttl)
+	if lockAt := firstLockingCount(lockFor); lockAt != 1 {
+		filter := bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
+		if lockAt > 1 {
+			filter = append(filter, bson.E{Key: "count", Value: bson.D{{Key: "$lt", Value: lockAt - 1}}})
+		}
+		var d failuresDoc
+		err := s.failures.FindOneAndUpdate(ctx, filter, bson.D{
+			{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}},
+			{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}},
+		}, options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&d)
+		if err == nil {
+			return d.record(), true, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) && !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
+		}
+	}
 	lockAt := func(n int64) *time.Time {
 		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
 			t := now.Add(d)
@@ -155,6 +179,144 @@ func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Tim
 		}
 	}
 	return storage.LoginFailures{}, false, fmt.Errorf("mongo: record login attempt for %q: too many concurrent writers", key)
+}
+
+// maxLockProbe bounds the search for the first count that locks (see
+// firstLockingCount).
+const maxLockProbe = 64
+
+// firstLockingCount returns the smallest count n >= 1 for which lockFor
+// locks, or 0 if none up to maxLockProbe does.
+func firstLockingCount(lockFor func(int) time.Duration) int64 {
+	for n := 1; n <= maxLockProbe; n++ {
+		if storage.LockDuration(lockFor, n) > 0 {
+			return int64(n)
+		}
+	}
+	return 0
+}
+
+// AdmitLogin counts the attempt and returns the user; see
+// storage.LoginThrottleStore.
+//
+// A user's counter lives in the user document (field login), so the
+// common case is one findOneAndUpdate on the users collection, found by
+// its unique username index, that increments the counter and returns the
+// user: it applies when the counter is absent, or live and the attempt
+// cannot lock (its count is below the first count for which lockFor
+// locks, so no attempt of this counter locked either). Otherwise (a
+// counter expired or close to a lock, or no such user) the slow path
+// reads the user and swaps its counter by compare-and-swap as
+// RecordLoginAttempt does; a name no user holds is counted in
+// login_failures under storage.LoginKey(username).
+func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	key := storage.LoginKey(username)
+	expires := now.Add(ttl)
+	admit := func(d userDoc) storage.LoginAdmission {
+		return storage.LoginAdmission{Failures: d.Login.record(key), Admitted: true, Found: true, User: d.record()}
+	}
+	if filter := fastLoginFilter(username, now, firstLockingCount(lockFor)); filter != nil {
+		var d userDoc
+		err := s.users.FindOneAndUpdate(ctx, filter, bson.D{
+			{Key: "$inc", Value: bson.D{{Key: "login.count", Value: int64(1)}}},
+			{Key: "$set", Value: bson.D{{Key: "login.last_failure", Value: now}, {Key: "login.expires_at", Value: expires}}},
+		}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+		if err == nil && d.Login != nil {
+			return admit(d), nil
+		}
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginAdmission{}, s.wrap("admit login", err)
+		}
+	}
+	lockAt := func(n int64) *time.Time {
+		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
+			t := now.Add(d)
+			return &t
+		}
+		return nil
+	}
+	for range maxAttemptRounds {
+		var d userDoc
+		err := s.users.FindOne(ctx, bson.D{{Key: "username", Value: username}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			f, admitted, err := s.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
+			if err != nil {
+				return storage.LoginAdmission{}, err
+			}
+			return storage.LoginAdmission{Failures: f, Admitted: admitted}, nil
+		}
+		if err != nil {
+			return storage.LoginAdmission{}, s.wrap("admit login", err)
+		}
+		var filter, update bson.D
+		if d.Login == nil || !live(d.Login.ExpiresAt, now) {
+			fresh := loginDoc{Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockAt(1)}
+			filter = bson.D{{Key: "_id", Value: d.ID}, {Key: "username", Value: username}, {Key: "$or", Value: bson.A{
+				bson.D{{Key: "login", Value: bson.D{{Key: "$exists", Value: false}}}},
+				bson.D{{Key: "login.expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+			}}}
+			update = bson.D{{Key: "$set", Value: bson.D{{Key: "login", Value: fresh}}}}
+		} else {
+			if d.Login.LockedUntil != nil && d.Login.LockedUntil.After(now) {
+				return storage.LoginAdmission{Failures: d.Login.record(key), Found: true, User: d.record()}, nil
+			}
+			set := bson.D{{Key: "login.last_failure", Value: now}, {Key: "login.expires_at", Value: expires}}
+			update = bson.D{{Key: "$inc", Value: bson.D{{Key: "login.count", Value: int64(1)}}}}
+			if l := lockAt(d.Login.Count + 1); l != nil {
+				set = append(set, bson.E{Key: "login.locked_until", Value: *l})
+			} else {
+				update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "login.locked_until", Value: ""}}})
+			}
+			update = append(update, bson.E{Key: "$set", Value: set})
+			filter = bson.D{{Key: "_id", Value: d.ID}, {Key: "username", Value: username},
+				{Key: "login.count", Value: d.Login.Count}, {Key: "login.expires_at", Value: d.Login.ExpiresAt}}
+		}
+		var after userDoc
+		err = s.users.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&after)
+		if err == nil && after.Login != nil {
+			return admit(after), nil
+		}
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return storage.LoginAdmission{}, s.wrap("admit login", err)
+		}
+	}
+	return storage.LoginAdmission{}, fmt.Errorf("mongo: admit login for %q: too many concurrent writers", username)
+}
+
+// fastLoginFilter selects the user holding username when its counter can
+// take the next attempt by a plain increment that does not lock: the
+// counter is absent (the attempt gets count 1) or live with count+1 below
+// lockAt, the first count that locks (0: none does). It returns nil when
+// no counter qualifies (lockFor locks from the first or second attempt).
+func fastLoginFilter(username string, now time.Time, lockAt int64) bson.D {
+	var or bson.A
+	if lockAt == 0 || lockAt > 1 {
+		or = append(or, bson.D{{Key: "login", Value: bson.D{{Key: "$exists", Value: false}}}})
+	}
+	if lockAt == 0 {
+		or = append(or, bson.D{{Key: "login.expires_at", Value: bson.D{{Key: "$gt", Value: now}}}})
+	} else if lockAt > 2 {
+		or = append(or, bson.D{
+			{Key: "login.expires_at", Value: bson.D{{Key: "$gt", Value: now}}},
+			{Key: "login.count", Value: bson.D{{Key: "$lt", Value: lockAt - 1}}},
+		})
+	}
+	if len(or) == 0 {
+		return nil
+	}
+	return bson.D{{Key: "username", Value: username}, {Key: "$or", Value: or}}
+}
+
+// ResetLogin removes the counter from the user document (a name no user
+// held keeps its login_failures counter until it expires: only a user's
+// login succeeds).
+func (s *Store) ResetLogin(ctx context.Context, _, userID string) error {
+	if _, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "login", Value: ""}}}}); err != nil {
+		return s.wrap("reset login", err)
+	}
+	return nil
 }
 
 // GetLoginFailures returns the counter, or storage.ErrNotFound if absent or

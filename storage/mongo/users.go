@@ -245,6 +245,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 func (s *Store) SetUserPassword(ctx context.Context, id, hash string, changedAt time.Time) error {
 	return s.updateUser(ctx, "set password", id, bson.D{
 		{Key: "password_hash", Value: hash},
+		{Key: "hash_scheme", Value: storage.PasswordHashScheme(hash)},
 		{Key: "password_changed_at", Value: changedAt.UTC()},
 		{Key: "updated_at", Value: changedAt.UTC()},
 	})
@@ -276,7 +277,7 @@ func (s *Store) updateUser(ctx context.Context, op, id string, set bson.D) error
 func (s *Store) RehashUserPassword(ctx context.Context, id, oldHash, newHash string) error {
 	res, err := s.users.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "password_hash", Value: oldHash}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: newHash}}}})
+		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: newHash}, {Key: "hash_scheme", Value: storage.PasswordHashScheme(newHash)}}}})
 	if err != nil {
 		return s.wrap("rehash password", err)
 	}
@@ -295,4 +296,72 @@ func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, at time
 		{Key: "admin", Value: admin},
 		{Key: "updated_at", Value: at.UTC()},
 	})
+}
+
+// PasswordHashSamples returns one hash per storage.PasswordHashScheme: a
+// distinct query on the indexed hash_scheme field, one indexed findOne
+// per scheme, and the hashes of any user documents still without the
+// field (written by an older version after Open's backfill ran).
+func (s *Store) PasswordHashSamples(ctx context.Context) ([]string, error) {
+	var schemes []string
+	if err := s.users.Distinct(ctx, "hash_scheme", bson.D{}).Decode(&schemes); err != nil {
+		return nil, s.wrap("distinct password hash schemes", err)
+	}
+	hashOnly := bson.D{{Key: "password_hash", Value: 1}}
+	var out []string
+	for _, sc := range schemes {
+		var d userDoc
+		err := s.users.FindOne(ctx, bson.D{{Key: "hash_scheme", Value: sc}}, options.FindOne().SetProjection(hashOnly)).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // its last user changed password meanwhile
+		}
+		if err != nil {
+			return nil, s.wrap("sample password hash", err)
+		}
+		out = append(out, d.PasswordHash)
+	}
+	legacy, err := s.usersWithoutScheme(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range legacy {
+		out = append(out, d.PasswordHash)
+	}
+	return out, nil
+}
+
+// usersWithoutScheme returns the id and hash of every user document
+// without a hash_scheme field.
+func (s *Store) usersWithoutScheme(ctx context.Context) ([]userDoc, error) {
+	cur, err := s.users.Find(ctx, bson.D{{Key: "hash_scheme", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetProjection(bson.D{{Key: "password_hash", Value: 1}}))
+	if err != nil {
+		return nil, s.wrap("find users without hash scheme", err)
+	}
+	var docs []userDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.wrap("find users without hash scheme", err)
+	}
+	return docs, nil
+}
+
+// backfillHashSchemes sets hash_scheme on user documents written before
+// the field existed, each by a conditional update on its unchanged hash
+// (a document whose hash changed meanwhile got its scheme from that
+// change). It is idempotent; Open runs it, so after the first Open of a
+// new version it finds nothing.
+func (s *Store) backfillHashSchemes(ctx context.Context) error {
+	docs, err := s.usersWithoutScheme(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		_, err := s.users.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: d.ID}, {Key: "password_hash", Value: d.PasswordHash}, {Key: "hash_scheme", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "hash_scheme", Value: storage.PasswordHashScheme(d.PasswordHash)}}}})
+		if err != nil {
+			return s.wrap("set hash scheme of user "+d.ID, err)
+		}
+	}
+	return nil
 }
