@@ -66,9 +66,16 @@ func newBrowser(t *testing.T) context.Context {
 		}
 		t.Skip(browserSkipMessage)
 	}
+	// The profile is not a t.TempDir: Chromium's helper processes can still
+	// be writing to it for a moment after the browser has exited, which
+	// made TempDir's own cleanup fail the test ("directory not empty").
+	profile, err := os.MkdirTemp("", "sigil-browser-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Headless,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
@@ -88,11 +95,26 @@ func newBrowser(t *testing.T) context.Context {
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
+		removeProfile(t, profile)
 	})
 	if err := chromedp.Run(ctx); err != nil { // starts the browser
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	return ctx
+}
+
+// removeProfile deletes a browser profile directory, retrying for up to
+// 10 s while late writers of the exited browser recreate files in it; a
+// profile that still cannot be removed is logged, not failed on.
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for range 100 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("browser profile %s left behind: %v", dir, err)
 }
 
 var screenshotName = regexp.MustCompile(`^[a-z0-9-]+$`)
