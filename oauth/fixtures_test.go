@@ -124,6 +124,7 @@ func (f *faultStore) AdmitLogin(ctx context.Context, username string, now time.T
 	}
 	return f.Store.AdmitLogin(ctx, username, now, ttl, lockFor)
 }
+
 // clock is a settable test clock.
 type clock struct {
 	mu sync.Mutex
