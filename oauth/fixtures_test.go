@@ -124,12 +124,6 @@ func (f *faultStore) AdmitLogin(ctx context.Context, username string, now time.T
 	}
 	return f.Store.AdmitLogin(ctx, username, now, ttl, lockFor)
 }
-func (f *faultStore) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
-	if err := f.fail("RecordLoginAttempt"); err != nil {
-		return storage.LoginFailures{}, false, err
-	}
-	return f.Store.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
-}
 
 // clock is a settable test clock.
 type clock struct {

@@ -116,9 +116,14 @@ func TestLockoutBacksOffExponentiallyAcrossReplicas(t *testing.T) {
 			t.Fatalf("step %d: err = %v, want ok=%v", i, err, tc.ok)
 		}
 	}
-	// After the reset, failures count from zero again.
-	if _, err := e.store.GetLoginFailures(e.ctx, lockoutKey("alice"), e.clock.Now()); !isNotFound(err) {
-		t.Fatalf("counter not reset after success: %v", err)
+	// After the reset, failures count from zero again: the next attempt
+	// is the counter's first (this probe is then reset in turn).
+	probe, err := e.store.AdmitLogin(e.ctx, "alice", e.clock.Now(), e.cfg.Lockout.Window, nil)
+	if err != nil || !probe.Found || probe.Failures.Count != 1 {
+		t.Fatalf("counter not reset after success: %+v, %v", probe.Failures, err)
+	}
+	if err := e.store.ResetLogin(e.ctx, "alice", probe.User.ID); err != nil {
+		t.Fatal(err)
 	}
 	// Delays grow: 1s, 2s, 4s, 8s, then capped at 8s.
 	for range 3 {

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/sigilauth/sigil/storage"
 )
 
 // ipBuckets is a bounded map of per-address token buckets.
@@ -184,9 +182,6 @@ func (s *Service) releaseHashSlot() { <-s.hashSlots }
 
 // maxUsernameLen bounds usernames looked up (Django allows 150 characters).
 const maxUsernameLen = 256
-
-// lockoutKey is the throttle-store key of an account.
-func lockoutKey(username string) string { return storage.LoginKey(username) }
 
 // lockFor returns how long the account stays locked after its count-th
 // counted attempt, should that attempt fail (0: not locked): after

@@ -228,8 +228,8 @@ type LoginFailures struct {
 	LastFailure time.Time
 	// ExpiresAt is when the counter is forgotten.
 	ExpiresAt time.Time
-	// LockedUntil is set by RecordLoginAttempt: until then no attempt is
-	// admitted (zero: not locked).
+	// LockedUntil is set by LoginThrottleStore.AdmitLogin: until then no
+	// attempt is admitted (zero: not locked).
 	LockedUntil time.Time
 }
 
@@ -350,45 +350,30 @@ type DenyList interface {
 // LoginThrottleStore keeps per-account failed-login counters shared by every
 // replica.
 type LoginThrottleStore interface {
-	// RecordLoginFailure atomically increments the counter for key and returns
-	// it. A counter expired at now restarts at 1. The record's ExpiresAt
-	// becomes now+ttl and LastFailure becomes now.
-	RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (LoginFailures, error)
-	// GetLoginFailures returns the counter, or ErrNotFound if absent or
-	// expired at now.
-	GetLoginFailures(ctx context.Context, key string, now time.Time) (LoginFailures, error)
-	// RecordLoginAttempt counts one login attempt for key before its
-	// password is checked, in one atomic conditional update, and reports
-	// whether the attempt is admitted.
+	// AdmitLogin counts one login attempt for the account named username,
+	// before its password is checked, and returns the user holding that
+	// username, in one atomic step (on MongoDB one round trip when the
+	// account is not close to a lock), so that a login costs one storage
+	// call before its password check.
 	//
-	// If the counter is live at now and LockedUntil is after now, nothing
-	// changes and admitted is false: the caller refuses without checking the
-	// password. Otherwise Count is incremented (a counter absent or expired
-	// at now restarts at 1), LastFailure becomes now, ExpiresAt now+ttl and
-	// LockedUntil now+lockFor(Count) (the zero time when lockFor returns 0
-	// or less), and admitted is true. The attempt is thus counted as a
-	// failure in advance; a caller whose check succeeds calls
-	// ResetLoginFailures.
+	// The account's counter is LoginKey(username); for a user a backend
+	// may keep it with the user record instead, so it is read back only
+	// through AdmitLogin's result. If the counter is live at now and its
+	// LockedUntil is after now, nothing changes and the attempt is not
+	// admitted: the caller refuses without checking the password.
+	// Otherwise Count is incremented (a counter absent or expired at now,
+	// that is whose ExpiresAt is at or before now, restarts at 1),
+	// LastFailure becomes now, ExpiresAt now+ttl and LockedUntil
+	// now+lockFor(Count) (the zero time when lockFor returns 0 or less),
+	// and the attempt is admitted. The attempt is thus counted as a
+	// failure in advance; a caller whose check succeeds calls ResetLogin.
 	//
-	// Concurrent callers on one key are serialised, across processes too:
-	// each admitted attempt sees a distinct Count, and no attempt is
+	// Concurrent callers on one account are serialised, across processes
+	// too: each admitted attempt sees a distinct Count, and no attempt is
 	// admitted after one whose lockFor locked the counter, until that lock
-	// ends. lockFor must be a pure function of its argument; nil never locks.
-	RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (f LoginFailures, admitted bool, err error)
-	// ResetLoginFailures deletes the counter (no error if absent).
-	ResetLoginFailures(ctx context.Context, key string) error
-
-	// AdmitLogin counts one login attempt for the account named username
-	// and returns the user holding that username, in one atomic step (on
-	// MongoDB one round trip when the account is not close to a lock), so
-	// that a login costs one storage call before its password check.
-	//
-	// The counting is RecordLoginAttempt's, with the same guarantees, on
-	// the account's counter: LoginKey(username) for a name no user holds.
-	// For a user a backend may keep the counter with the user record
-	// instead, so read it back only through AdmitLogin's result. Found and
-	// User are set whether or not the attempt was admitted (an attempt
-	// that is not admitted changes nothing).
+	// ends. lockFor must be a pure function of its argument; nil never
+	// locks. Found and User are set whether or not the attempt was
+	// admitted (an attempt that is not admitted changes nothing).
 	AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (LoginAdmission, error)
 	// ResetLogin deletes the counter AdmitLogin keeps for username, whose
 	// user is userID (after a successful login). No error if there is none
@@ -410,8 +395,7 @@ type LoginAdmission struct {
 }
 
 // LoginKey is the login-throttle key of the account named username (the
-// key AdmitLogin counts under, and the one RecordLoginAttempt callers used
-// before it).
+// key AdmitLogin counts under).
 func LoginKey(username string) string { return "login:" + username }
 
 // PurgeStats counts the records one Purge deleted.
@@ -474,8 +458,8 @@ type Store interface {
 	io.Closer
 }
 
-// LockDuration is lockFor(count), or 0 when lockFor is nil: the lock a
-// RecordLoginAttempt implementation applies after count attempts.
+// LockDuration is lockFor(count), or 0 when lockFor is nil: the lock an
+// AdmitLogin implementation applies after count attempts.
 func LockDuration(lockFor func(count int) time.Duration, count int) time.Duration {
 	if lockFor == nil {
 		return 0

@@ -9,7 +9,7 @@
 //
 // bbolt runs one writer at a time, so every read-check-write method
 // (SwapRefreshToken, RehashUserPassword, CompareAndSwapKeySet,
-// RecordLoginFailure, the Create methods) runs inside one read-write
+// AdmitLogin, the Create methods) runs inside one read-write
 // transaction and is therefore atomic. Concurrent writes are group-committed:
 // those that queue while a commit is being flushed share the next
 // transaction and its fsync, and none returns before its commit is durable. The file is held under an

@@ -190,7 +190,7 @@ func TestClosedStore(t *testing.T) {
 			return err
 		}},
 		{"IsAccessTokenDenied", func() error { _, err := s.IsAccessTokenDenied(ctx, "j", now); return err }},
-		{"RecordLoginFailure", func() error { _, err := s.RecordLoginFailure(ctx, "k", now, time.Minute); return err }},
+		{"AdmitLogin", func() error { _, err := s.AdmitLogin(ctx, "k", now, time.Minute, nil); return err }},
 		{"Purge", func() error { _, err := s.Purge(ctx, now); return err }},
 		{"GetSession", func() error { _, err := s.GetSession(ctx, []byte("h"), now); return err }},
 		{"ConsumeAuthCode", func() error { _, err := s.ConsumeAuthCode(ctx, []byte("h"), now, storage.AuthCodeIssue{}); return err }},

@@ -41,49 +41,9 @@ func (s *Store) IsAccessTokenDenied(ctx context.Context, jti string, now time.Ti
 	return denied, nil
 }
 
-// RecordLoginFailure increments the counter for key in one transaction and
-// returns it; a counter absent or expired at now restarts at 1. LastFailure
-// becomes now and ExpiresAt now+ttl.
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
-	var r loginFailuresRecord
-	err := s.update(ctx, fmt.Sprintf("record login failure for %q", key), func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketLoginFailures)
-		r = loginFailuresRecord{}
-		ok, err := get(b, key, &r)
-		if err != nil {
-			return err
-		}
-		if !ok || expired(r.ExpiresAt, now) {
-			r = loginFailuresRecord{Key: key}
-		}
-		r.Count++
-		r.LastFailure = utc(now)
-		r.ExpiresAt = utc(now.Add(ttl))
-		return put(b, key, r)
-	})
-	if err != nil {
-		return storage.LoginFailures{}, err
-	}
-	return r.loginFailures(), nil
-}
-
-// RecordLoginAttempt checks the lock and counts the attempt in one
-// transaction; see storage.LoginThrottleStore.
-func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
-	var r loginFailuresRecord
-	admitted := false
-	err := s.update(ctx, fmt.Sprintf("record login attempt for %q", key), func(tx *bbolt.Tx) error {
-		var err error
-		r, admitted, err = countAttempt(tx, key, now, ttl, lockFor)
-		return err
-	})
-	if err != nil {
-		return storage.LoginFailures{}, false, err
-	}
-	return r.loginFailures(), admitted, nil
-}
-
-// countAttempt is RecordLoginAttempt inside tx.
+// countAttempt counts one attempt on the counter key inside tx, as
+// storage.LoginThrottleStore.AdmitLogin describes, and reports whether it
+// is admitted.
 func countAttempt(tx *bbolt.Tx, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (loginFailuresRecord, bool, error) {
 	b := tx.Bucket(bucketLoginFailures)
 	var r loginFailuresRecord
@@ -139,31 +99,7 @@ func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, 
 // ResetLogin deletes the counter of username; see
 // storage.LoginThrottleStore.
 func (s *Store) ResetLogin(ctx context.Context, username, _ string) error {
-	return s.ResetLoginFailures(ctx, storage.LoginKey(username))
-}
-
-// GetLoginFailures returns the counter, or ErrNotFound if absent or expired
-// at now.
-func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
-	var r loginFailuresRecord
-	err := s.view(ctx, fmt.Sprintf("get login failures for %q", key), func(tx *bbolt.Tx) error {
-		ok, err := get(tx.Bucket(bucketLoginFailures), key, &r)
-		if err != nil {
-			return err
-		}
-		if !ok || expired(r.ExpiresAt, now) {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
-		return storage.LoginFailures{}, err
-	}
-	return r.loginFailures(), nil
-}
-
-// ResetLoginFailures deletes the counter for key; no error if absent.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+	key := storage.LoginKey(username)
 	return s.update(ctx, fmt.Sprintf("reset login failures for %q", key), func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketLoginFailures).Delete([]byte(key))
 	})

@@ -3,8 +3,6 @@ package conformance
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,9 +13,6 @@ var concurrencyTests = []subtest{
 	{"RefreshTokenSwappedOnce", testRaceSwap},
 	{"KeySetTwoWriters", func(t *testing.T, s storage.Store) { testRaceKeySet(t, s, 2, 20) }},
 	{"KeySetTenWriters", func(t *testing.T, s storage.Store) { testRaceKeySet(t, s, 10, 3) }},
-	{"LoginFailureCounter", testRaceLoginFailures},
-	{"LoginAttemptsAllCounted", testRaceLoginAttemptsCounted},
-	{"LoginAttemptsStopAtLock", testRaceLoginAttemptsLock},
 	{"UniqueUsername", testRaceUsername},
 	{"AuthCodeUsedOnce", testRaceConsumeAuthCode},
 	{"SessionClients", testRaceAddSessionClient},
@@ -86,32 +81,6 @@ func testRaceKeySet(t *testing.T, s storage.Store, writers, rounds int) {
 	}
 }
 
-func testRaceLoginFailures(t *testing.T, s storage.Store) {
-	const n = 20
-	const ttl = time.Hour
-	counts := make([]int, n)
-	errs := make([]error, n)
-	startTogether(n, func(i int) {
-		var lf storage.LoginFailures
-		lf, errs[i] = s.RecordLoginFailure(ctx(t), "ada", at(time.Second), ttl)
-		counts[i] = lf.Count
-	})
-	for i, err := range errs {
-		must(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
-	}
-	slices.Sort(counts)
-	for i, c := range counts {
-		if c != i+1 {
-			t.Fatalf("returned counts %v, want a permutation of 1..%d", counts, n)
-		}
-	}
-	got, err := s.GetLoginFailures(ctx(t), "ada", at(time.Second))
-	must(t, "GetLoginFailures", err)
-	if got.Count != n {
-		t.Fatalf("final count %d, want %d", got.Count, n)
-	}
-}
-
 func testRaceUsername(t *testing.T, s storage.Store) {
 	const n = 10
 	errs := make([]error, n)
@@ -128,77 +97,5 @@ func testRaceUsername(t *testing.T, s storage.Store) {
 	must(t, "ListUsers", err)
 	if len(list) != 1 {
 		t.Fatalf("ListUsers: %d users after the race, want 1", len(list))
-	}
-}
-
-func testRaceLoginAttemptsCounted(t *testing.T, s storage.Store) {
-	const n = 20
-	never := func(int) time.Duration { return 0 }
-	counts := make([]int, n)
-	errs := make([]error, n)
-	startTogether(n, func(i int) {
-		lf, admitted, err := s.RecordLoginAttempt(ctx(t), "ada", at(time.Second), time.Hour, never)
-		if err == nil && !admitted {
-			err = fmt.Errorf("attempt not admitted without a lock: %+v", lf)
-		}
-		counts[i], errs[i] = lf.Count, err
-	})
-	for i, err := range errs {
-		must(t, fmt.Sprintf("RecordLoginAttempt %d", i), err)
-	}
-	slices.Sort(counts)
-	for i, c := range counts {
-		if c != i+1 {
-			t.Fatalf("returned counts %v, want a permutation of 1..%d", counts, n)
-		}
-	}
-	got, err := s.GetLoginFailures(ctx(t), "ada", at(time.Second))
-	must(t, "GetLoginFailures", err)
-	if got.Count != n {
-		t.Fatalf("final count %d, want %d", got.Count, n)
-	}
-}
-
-// testRaceLoginAttemptsLock sends bursts of parallel attempts at a counter
-// that locks from the fifth attempt on: the first burst admits exactly five,
-// and a burst right after the lock ends admits exactly one.
-func testRaceLoginAttemptsLock(t *testing.T, s storage.Store) {
-	const n, free = 20, 5
-	lockFor := func(c int) time.Duration {
-		if c < free {
-			return 0
-		}
-		return time.Minute
-	}
-	burst := func(now time.Time) []int {
-		var admittedCounts []int
-		var mu sync.Mutex
-		errs := make([]error, n)
-		startTogether(n, func(i int) {
-			lf, admitted, err := s.RecordLoginAttempt(ctx(t), "ada", now, time.Hour, lockFor)
-			errs[i] = err
-			if admitted {
-				mu.Lock()
-				admittedCounts = append(admittedCounts, lf.Count)
-				mu.Unlock()
-			}
-		})
-		for i, err := range errs {
-			must(t, fmt.Sprintf("RecordLoginAttempt %d", i), err)
-		}
-		slices.Sort(admittedCounts)
-		return admittedCounts
-	}
-	if got := burst(at(time.Second)); !slices.Equal(got, []int{1, 2, 3, 4, 5}) {
-		t.Fatalf("first burst admitted counts %v, want [1 2 3 4 5]", got)
-	}
-	lf, err := s.GetLoginFailures(ctx(t), "ada", at(time.Second))
-	must(t, "GetLoginFailures", err)
-	wantEqual(t, "counter after the first burst", storage.LoginFailures{
-		Key: "ada", Count: free, LastFailure: at(time.Second), ExpiresAt: at(time.Second + time.Hour),
-		LockedUntil: at(time.Second + time.Minute),
-	}, lf)
-	if got := burst(at(time.Second + time.Minute)); !slices.Equal(got, []int{6}) {
-		t.Fatalf("burst after the lock admitted counts %v, want [6]", got)
 	}
 }

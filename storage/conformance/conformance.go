@@ -64,7 +64,6 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Families", familyTests},
 		{"RefreshState", refreshStateTests},
 		{"DenyList", denyListTests},
-		{"LoginFailures", loginFailureTests},
 		{"LoginAdmission", loginAdmissionTests},
 		{"Sessions", sessionTests},
 		{"AuthCodes", authCodeTests},

@@ -54,11 +54,11 @@ func testPurge(t *testing.T, s storage.Store) {
 	// Counters expire at their last failure + ttl.
 	expiredLF := []string{"lf-old", "lf-now"}
 	liveLF := []string{"lf-live"}
-	for key, last := range map[string]time.Duration{
+	for name, last := range map[string]time.Duration{
 		"lf-old": 0, "lf-now": time.Hour - ttl, "lf-live": time.Hour - ttl + time.Millisecond,
 	} {
-		_, err := s.RecordLoginFailure(ctx(t), key, at(last), ttl)
-		must(t, "RecordLoginFailure "+key, err)
+		_, err := s.AdmitLogin(ctx(t), name, at(last), ttl, nil)
+		must(t, "AdmitLogin "+name, err)
 	}
 
 	stats, err := s.Purge(ctx(t), now)
@@ -100,20 +100,27 @@ func testPurge(t *testing.T, s storage.Store) {
 			t.Fatalf("IsAccessTokenDenied(%q) of live entry = false", jti)
 		}
 	}
-	for _, key := range expiredLF {
-		_, err := s.GetLoginFailures(ctx(t), key, past)
-		wantErr(t, "GetLoginFailures of purged "+key, err, storage.ErrNotFound)
-	}
-	for _, key := range liveLF {
-		lf, err := s.GetLoginFailures(ctx(t), key, now)
-		must(t, "GetLoginFailures of live "+key, err)
-		if lf.Count != 1 {
-			t.Fatalf("GetLoginFailures(%q).Count = %d after purge, want 1", key, lf.Count)
-		}
-	}
 
 	// A second purge at the same instant finds nothing.
 	stats, err = s.Purge(ctx(t), now)
 	must(t, "second Purge", err)
 	wantEqual(t, "second PurgeStats", storage.PurgeStats{}, stats)
+
+	// A purged counter is gone: an attempt at a time it was still live
+	// starts a new one. A live counter is kept: the next attempt is its
+	// second.
+	for _, name := range expiredLF {
+		a, err := s.AdmitLogin(ctx(t), name, past, ttl, nil)
+		must(t, "AdmitLogin of purged "+name, err)
+		if a.Failures.Count != 1 {
+			t.Fatalf("AdmitLogin(%q) at %v after purge: count %d, want 1 (a new counter)", name, past, a.Failures.Count)
+		}
+	}
+	for _, name := range liveLF {
+		a, err := s.AdmitLogin(ctx(t), name, now, ttl, nil)
+		must(t, "AdmitLogin of live "+name, err)
+		if a.Failures.Count != 2 {
+			t.Fatalf("AdmitLogin(%q) after purge: count %d, want 2 (the kept counter's second)", name, a.Failures.Count)
+		}
+	}
 }

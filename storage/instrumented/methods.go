@@ -180,38 +180,6 @@ func (s *Store) IsAccessTokenDenied(ctx context.Context, jti string, now time.Ti
 	return v, err
 }
 
-// RecordLoginAttempt calls the wrapped store's RecordLoginAttempt under the per-call deadline.
-func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(count int) time.Duration) (storage.LoginFailures, bool, error) {
-	ctx, done := s.begin(ctx, "RecordLoginAttempt", true)
-	v, admitted, err := s.next.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
-	done(err)
-	return v, admitted, err
-}
-
-// RecordLoginFailure calls the wrapped store's RecordLoginFailure under the per-call deadline.
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
-	ctx, done := s.begin(ctx, "RecordLoginFailure", true)
-	v, err := s.next.RecordLoginFailure(ctx, key, now, ttl)
-	done(err)
-	return v, err
-}
-
-// GetLoginFailures calls the wrapped store's GetLoginFailures under the per-call deadline.
-func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
-	ctx, done := s.begin(ctx, "GetLoginFailures", true)
-	v, err := s.next.GetLoginFailures(ctx, key, now)
-	done(err)
-	return v, err
-}
-
-// ResetLoginFailures calls the wrapped store's ResetLoginFailures under the per-call deadline.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
-	ctx, done := s.begin(ctx, "ResetLoginFailures", true)
-	err := s.next.ResetLoginFailures(ctx, key)
-	done(err)
-	return err
-}
-
 // PasswordHashSamples calls the wrapped store's PasswordHashSamples under the per-call deadline.
 func (s *Store) PasswordHashSamples(ctx context.Context) ([]string, error) {
 	ctx, done := s.begin(ctx, "PasswordHashSamples", true)

@@ -163,7 +163,8 @@ type failuresDoc struct {
 	Count       int64     `bson:"count"`
 	LastFailure time.Time `bson:"last_failure"`
 	ExpiresAt   time.Time `bson:"expires_at"`
-	// LockedUntil is absent on counters written by RecordLoginFailure.
+	// LockedUntil is absent while the counter is not locked (and on
+	// counters written before locks existed).
 	LockedUntil *time.Time `bson:"locked_until,omitempty"`
 }
 

@@ -237,48 +237,6 @@ func TestDenyAccessTokenKeepsLatestExpiry(t *testing.T) {
 	}
 }
 
-func TestRecordLoginFailureRestartRace(t *testing.T) {
-	const n = 20
-	const ttl = time.Minute
-	s := mongotest.NewStore(t)
-	ctx := t.Context()
-	// An expired counter: every caller first sees no live one and races to
-	// restart it.
-	for range 5 {
-		if _, err := s.RecordLoginFailure(ctx, "ada", base, ttl); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := base.Add(time.Hour)
-	counts := make([]int, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	done := make(chan struct{})
-	for i := range n {
-		go func() {
-			<-start
-			lf, err := s.RecordLoginFailure(context.Background(), "ada", now, ttl)
-			counts[i], errs[i] = lf.Count, err
-			done <- struct{}{}
-		}()
-	}
-	close(start)
-	for range n {
-		<-done
-	}
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("caller %d: %v", i, err)
-		}
-	}
-	slices.Sort(counts)
-	for i, c := range counts {
-		if c != i+1 {
-			t.Fatalf("counts %v, want 1..%d", counts, n)
-		}
-	}
-}
-
 func TestOpenIsIdempotentAndIndexes(t *testing.T) {
 	uri := mongotest.URI(t)
 	s := mongotest.NewStore(t)

@@ -49,54 +49,14 @@ func (s *Store) IsAccessTokenDenied(ctx context.Context, jti string, now time.Ti
 	return live(d.ExpiresAt, now), nil
 }
 
-// RecordLoginFailure atomically increments the counter for key and returns
-// it, with LastFailure = now and ExpiresAt = now+ttl. It first increments an
-// unexpired counter with findOneAndUpdate; if there is none, it replaces an
-// expired one (or inserts a new one) with count 1 through a replace with
-// upsert filtered on {_id, expires_at <= now}. A duplicate key there means a
-// concurrent caller created or renewed the counter first, so it goes back to
-// incrementing. Every step is one single-document operation, so the count is
-// exact under any number of concurrent callers.
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, ttl time.Duration) (storage.LoginFailures, error) {
-	now = now.UTC()
-	expires := now.Add(ttl)
-	for range maxUpsertAttempts {
-		var d failuresDoc
-		err := s.failures.FindOneAndUpdate(ctx,
-			bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}},
-			bson.D{
-				{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}},
-				{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}},
-			},
-			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-		if err == nil {
-			return d.record(), nil
-		}
-		if !errors.Is(err, mongo.ErrNoDocuments) {
-			return storage.LoginFailures{}, s.wrap("record login failure", err)
-		}
-
-		fresh := failuresDoc{Key: key, Count: 1, LastFailure: now, ExpiresAt: expires}
-		_, err = s.failures.ReplaceOne(ctx,
-			bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
-			fresh, options.Replace().SetUpsert(true))
-		if err == nil {
-			return fresh.record(), nil
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return storage.LoginFailures{}, s.wrap("record login failure", err)
-		}
-	}
-	return storage.LoginFailures{}, fmt.Errorf("mongo: record login failure for %q: too many concurrent writers", key)
-}
-
-// maxAttemptRounds bounds RecordLoginAttempt's compare-and-swap loop. Each
+// maxAttemptRounds bounds recordAttempt's compare-and-swap loop. Each
 // lost round means another attempt was counted, and once the counter locks
 // every caller leaves, so a few dozen concurrent callers never exhaust it.
 const maxAttemptRounds = 128
 
-// RecordLoginAttempt checks the lock and counts the attempt; see
-// storage.LoginThrottleStore.
+// recordAttempt checks the lock and counts the attempt on the counter key
+// in login_failures, as storage.LoginThrottleStore.AdmitLogin describes,
+// and reports whether it is admitted.
 //
 // The common case is one findOneAndUpdate with upsert that increments a
 // counter that is absent (the upsert creates it with count 1), or live
@@ -109,8 +69,8 @@ const maxAttemptRounds = 128
 // count and expiry it read: a single-document compare-and-swap, retried
 // when another caller changed the counter first. An absent or expired
 // counter is replaced by a fresh one through a replace with upsert
-// filtered on {_id, expires_at <= now}, as in RecordLoginFailure.
-func (s *Store) RecordLoginAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
+// filtered on {_id, expires_at <= now}.
+func (s *Store) recordAttempt(ctx context.Context, key string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginFailures, bool, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	expires := now.Add(ttl)
 	if lockAt := firstLockingCount(lockFor); lockAt != 1 {
@@ -207,7 +167,7 @@ func firstLockingCount(lockFor func(int) time.Duration) int64 {
 // locks, so no attempt of this counter locked either). Otherwise (a
 // counter expired or close to a lock, or no such user) the slow path
 // reads the user and swaps its counter by compare-and-swap as
-// RecordLoginAttempt does; a name no user holds is counted in
+// recordAttempt does; a name no user holds is counted in
 // login_failures under storage.LoginKey(username).
 func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
 	now = now.UTC().Truncate(time.Millisecond)
@@ -240,7 +200,7 @@ func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, 
 		var d userDoc
 		err := s.users.FindOne(ctx, bson.D{{Key: "username", Value: username}}).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			f, admitted, err := s.RecordLoginAttempt(ctx, key, now, ttl, lockFor)
+			f, admitted, err := s.recordAttempt(ctx, key, now, ttl, lockFor)
 			if err != nil {
 				return storage.LoginAdmission{}, err
 			}
@@ -315,28 +275,6 @@ func (s *Store) ResetLogin(ctx context.Context, _, userID string) error {
 	if _, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "login", Value: ""}}}}); err != nil {
 		return s.wrap("reset login", err)
-	}
-	return nil
-}
-
-// GetLoginFailures returns the counter, or storage.ErrNotFound if absent or
-// expired at now.
-func (s *Store) GetLoginFailures(ctx context.Context, key string, now time.Time) (storage.LoginFailures, error) {
-	var d failuresDoc
-	err := s.failures.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !live(d.ExpiresAt, now)) {
-		return storage.LoginFailures{}, notFound("login failures", key)
-	}
-	if err != nil {
-		return storage.LoginFailures{}, s.wrap("get login failures", err)
-	}
-	return d.record(), nil
-}
-
-// ResetLoginFailures deletes the counter (no error if absent).
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
-	if _, err := s.failures.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
-		return s.wrap("reset login failures", err)
 	}
 	return nil
 }
