@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigilauth/sigil/keys"
 	"github.com/sigilauth/sigil/oauth/verify"
 )
 
@@ -196,23 +195,7 @@ func activeKey(t *testing.T, e *oauthEnv, kid string) *ecdsa.PrivateKey {
 	e.offline(t, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		store, err := e.OpenStore(ctx)
-		if err != nil {
-			t.Fatalf("open store: %v", err)
-		}
-		defer store.Close()
-		kek, err := keys.DecodeKEK(e.KEK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealer, err := keys.NewSealer(kek)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := store.GetKeySet(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		set, sealer := storedKeySet(ctx, t, e.Env)
 		for _, k := range set.Keys {
 			if k.KID != kid {
 				continue

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/storage"
 )
 
 // TestNoPrivateKeyInTheClear lets the real server bootstrap ES256 and RS256
@@ -22,24 +23,7 @@ func TestNoPrivateKeyInTheClear(t *testing.T) {
 		srv.Stop(t)
 
 		raw := rawStore(t, e)
-		store, err := e.OpenStore(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-
-		kek, err := keys.DecodeKEK(e.KEK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealer, err := keys.NewSealer(kek)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := store.GetKeySet(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		set, sealer := storedKeySet(ctx, t, e)
 		checked := 0
 		for _, k := range set.Keys {
 			if len(k.SealedPrivate) == 0 {
@@ -63,4 +47,29 @@ func TestNoPrivateKeyInTheClear(t *testing.T) {
 			t.Fatalf("checked %d private keys, want 4 (active and next for ES256 and RS256)", checked)
 		}
 	})
+}
+
+// storedKeySet reads the key set from e's store (the server must be
+// stopped: bolt allows one process) and returns it with a sealer for e's
+// KEK, as an insider holding both could.
+func storedKeySet(ctx context.Context, t *testing.T, e *Env) (storage.KeySet, *keys.Sealer) {
+	t.Helper()
+	store, err := e.OpenStore(ctx)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	defer store.Close()
+	kek, err := keys.DecodeKEK(e.KEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := store.GetKeySet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set, sealer
 }

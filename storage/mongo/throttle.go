@@ -90,19 +90,12 @@ func (s *Store) recordAttempt(ctx context.Context, key string, now time.Time, tt
 			return storage.LoginFailures{}, false, s.wrap("record login attempt", err)
 		}
 	}
-	lockAt := func(n int64) *time.Time {
-		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
-			t := now.Add(d)
-			return &t
-		}
-		return nil
-	}
 	for range maxAttemptRounds {
 		var d failuresDoc
 		err := s.failures.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
 		switch {
 		case errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !live(d.ExpiresAt, now)):
-			fresh := failuresDoc{Key: key, Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockAt(1)}
+			fresh := failuresDoc{Key: key, Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockedUntil(now, lockFor, 1)}
 			_, err = s.failures.ReplaceOne(ctx,
 				bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 				fresh, options.Replace().SetUpsert(true))
@@ -121,7 +114,7 @@ func (s *Store) recordAttempt(ctx context.Context, key string, now time.Time, tt
 		}
 		set := bson.D{{Key: "last_failure", Value: now}, {Key: "expires_at", Value: expires}}
 		update := bson.D{{Key: "$inc", Value: bson.D{{Key: "count", Value: int64(1)}}}}
-		if l := lockAt(d.Count + 1); l != nil {
+		if l := lockedUntil(now, lockFor, d.Count+1); l != nil {
 			set = append(set, bson.E{Key: "locked_until", Value: *l})
 		} else {
 			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "locked_until", Value: ""}}})
@@ -139,6 +132,16 @@ func (s *Store) recordAttempt(ctx context.Context, key string, now time.Time, tt
 		}
 	}
 	return storage.LoginFailures{}, false, fmt.Errorf("mongo: record login attempt for %q: too many concurrent writers", key)
+}
+
+// lockedUntil is the end of the lock that the n-th counted attempt at now
+// starts, or nil when lockFor does not lock at n.
+func lockedUntil(now time.Time, lockFor func(int) time.Duration, n int64) *time.Time {
+	if d := storage.LockDuration(lockFor, int(n)); d > 0 {
+		t := now.Add(d)
+		return &t
+	}
+	return nil
 }
 
 // maxLockProbe bounds the search for the first count that locks (see
@@ -189,13 +192,6 @@ func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, 
 			return storage.LoginAdmission{}, s.wrap("admit login", err)
 		}
 	}
-	lockAt := func(n int64) *time.Time {
-		if d := storage.LockDuration(lockFor, int(n)); d > 0 {
-			t := now.Add(d)
-			return &t
-		}
-		return nil
-	}
 	for range maxAttemptRounds {
 		var d userDoc
 		err := s.users.FindOne(ctx, bson.D{{Key: "username", Value: username}}).Decode(&d)
@@ -211,7 +207,7 @@ func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, 
 		}
 		var filter, update bson.D
 		if d.Login == nil || !live(d.Login.ExpiresAt, now) {
-			fresh := loginDoc{Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockAt(1)}
+			fresh := loginDoc{Count: 1, LastFailure: now, ExpiresAt: expires, LockedUntil: lockedUntil(now, lockFor, 1)}
 			filter = bson.D{{Key: "_id", Value: d.ID}, {Key: "username", Value: username}, {Key: "$or", Value: bson.A{
 				bson.D{{Key: "login", Value: bson.D{{Key: "$exists", Value: false}}}},
 				bson.D{{Key: "login.expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
@@ -223,7 +219,7 @@ func (s *Store) AdmitLogin(ctx context.Context, username string, now time.Time, 
 			}
 			set := bson.D{{Key: "login.last_failure", Value: now}, {Key: "login.expires_at", Value: expires}}
 			update = bson.D{{Key: "$inc", Value: bson.D{{Key: "login.count", Value: int64(1)}}}}
-			if l := lockAt(d.Login.Count + 1); l != nil {
+			if l := lockedUntil(now, lockFor, d.Login.Count+1); l != nil {
 				set = append(set, bson.E{Key: "login.locked_until", Value: *l})
 			} else {
 				update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "login.locked_until", Value: ""}}})
