@@ -316,11 +316,14 @@ func signES256(priv *ecdsa.PrivateKey, digest []byte, out *[64]byte) error {
 	return derToRS(der, out)
 }
 
+// errMalformedECDSA is derToRS's answer to DER it cannot read.
+var errMalformedECDSA = errors.New("malformed ECDSA signature")
+
 // derToRS copies the INTEGERs r and s of a DER ECDSA-Sig-Value
 // (SEQUENCE { r INTEGER, s INTEGER }, RFC 3279 §2.2.3) with values of at
 // most 32 bytes into out, right-aligned.
 func derToRS(der []byte, out *[64]byte) error {
-	bad := errors.New("malformed ECDSA signature")
+	bad := errMalformedECDSA
 	// A P-256 signature is at most 72 bytes, so every length is one byte.
 	if len(der) < 2 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
 		return bad
