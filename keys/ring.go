@@ -71,7 +71,6 @@ type Snapshot struct {
 type signer struct {
 	kid, alg string
 	priv     crypto.Signer
-	sigLen   int               // signature size in bytes
 	headers  map[string]string // typ → base64url protected header
 }
 
@@ -185,10 +184,7 @@ func samePublic(a, b crypto.PublicKey) bool {
 }
 
 func newSigner(kid, alg string, priv crypto.Signer) *signer {
-	sg := &signer{kid: kid, alg: alg, priv: priv, sigLen: 64, headers: make(map[string]string, 2)}
-	if k, isRSA := priv.Public().(*rsa.PublicKey); isRSA {
-		sg.sigLen = k.Size()
-	}
+	sg := &signer{kid: kid, alg: alg, priv: priv, headers: make(map[string]string, 2)}
 	for _, typ := range []string{"at+jwt", "JWT", "logout+jwt"} {
 		h := `{"alg":"` + alg + `","kid":"` + kid + `","typ":"` + typ + `"}`
 		sg.headers[typ] = base64.RawURLEncoding.EncodeToString([]byte(h))

@@ -116,11 +116,13 @@ const hashHeadroom = 48 << 20
 // under slots x 20 MiB + 80 MiB however many logins queue, while between
 // logins the heap of a few MiB may grow fivefold before a collection, so
 // cheap requests (client_credentials, refresh) pay about a quarter of the
-// collection work of GOGC=100. Measured with make bench-server on 2 CPUs:
-// client_credentials ES256 0.066 ms of server CPU per token instead of
-// 0.083 ms, and a peak RSS of 101-105 MiB during 16 concurrent logins
-// instead of 120-138 MiB (the previous limit of +64 MiB at GOGC=100 did not
-// hold the bound; no limit at all peaked at 139 MiB).
+// collection work of GOGC=100. Measured with make bench-server on 2 CPUs
+// (2026-12-02): client_credentials ES256 0.066-0.072 ms of server CPU per
+// token instead of 0.080-0.093 ms; a peak RSS of 100-119 MiB during 16
+// concurrent logins instead of 119-138 MiB (the previous limit, + 64 MiB
+// at GOGC=100, did not always hold the 120 MiB bound). Without any limit
+// the peak was 139 MiB and a login cost 4 times the page faults and about
+// 14% more CPU, so the limit stays.
 func gcSettings(slots int, memoryKiB uint32, getenv func(string) string) (limit int64, percent int) {
 	if getenv("GOMEMLIMIT") != "" {
 		return 0, 0
