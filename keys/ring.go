@@ -243,7 +243,8 @@ func (r *KeyRing) Key(_ context.Context, kid string) (*verify.Key, error) {
 // SignJWT signs payload (JSON claims) as a compact JWS with the active key
 // of alg ("" means DefaultAlg) and protected header {alg, kid, typ}. typ is
 // "at+jwt" (access token), "JWT" (ID token) or "logout+jwt"
-// (back-channel logout token). Safe for concurrent use.
+// (back-channel logout token). payload is not retained. Safe for
+// concurrent use.
 func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
 	s := r.snap.Load()
 	if s == nil {
