@@ -71,7 +71,6 @@ type Snapshot struct {
 type signer struct {
 	kid, alg string
 	priv     crypto.Signer
-	sigLen   int               // signature size in bytes
 	headers  map[string]string // typ → base64url protected header
 }
 
@@ -185,10 +184,7 @@ func samePublic(a, b crypto.PublicKey) bool {
 }
 
 func newSigner(kid, alg string, priv crypto.Signer) *signer {
-	sg := &signer{kid: kid, alg: alg, priv: priv, sigLen: 64, headers: make(map[string]string, 2)}
-	if k, isRSA := priv.Public().(*rsa.PublicKey); isRSA {
-		sg.sigLen = k.Size()
-	}
+	sg := &signer{kid: kid, alg: alg, priv: priv, headers: make(map[string]string, 2)}
 	for _, typ := range []string{"at+jwt", "JWT", "logout+jwt"} {
 		h := `{"alg":"` + alg + `","kid":"` + kid + `","typ":"` + typ + `"}`
 		sg.headers[typ] = base64.RawURLEncoding.EncodeToString([]byte(h))
@@ -247,7 +243,8 @@ func (r *KeyRing) Key(_ context.Context, kid string) (*verify.Key, error) {
 // SignJWT signs payload (JSON claims) as a compact JWS with the active key
 // of alg ("" means DefaultAlg) and protected header {alg, kid, typ}. typ is
 // "at+jwt" (access token), "JWT" (ID token) or "logout+jwt"
-// (back-channel logout token). Safe for concurrent use.
+// (back-channel logout token). payload is not retained. Safe for
+// concurrent use.
 func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
 	s := r.snap.Load()
 	if s == nil {
@@ -265,37 +262,91 @@ func (r *KeyRing) SignJWT(alg, typ string, payload []byte) (string, error) {
 		return "", fmt.Errorf("sign: unsupported typ %q", typ)
 	}
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sg.sigLen))
+	bp := jwsBufs.Get().(*[]byte)
+	defer jwsBufs.Put(bp)
+	buf := (*bp)[:0]
 	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	digest := sha256.Sum256(buf)
-	var sig []byte
+	buf = append(buf, '.')
 	var err error
 	switch priv := sg.priv.(type) {
 	case *ecdsa.PrivateKey:
-		sig, err = signES256(priv, digest[:])
+		var sig [64]byte
+		if err = signES256(priv, digest[:], &sig); err == nil {
+			buf = enc.AppendEncode(buf, sig[:])
+		}
 	case *rsa.PrivateKey:
-		sig, err = rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+		var sig []byte
+		if sig, err = rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:]); err == nil {
+			buf = enc.AppendEncode(buf, sig)
+		}
 	default:
 		err = fmt.Errorf("unsupported private key %T", priv)
+	}
+	if cap(buf) <= maxPooledJWS {
+		*bp = buf
 	}
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", alg, err)
 	}
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig)
 	return string(buf), nil
 }
 
-// signES256 returns the JWS (RFC 7518 §3.4) R || S form, each 32 bytes.
-func signES256(priv *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
-	r, s, err := ecdsa.Sign(rand.Reader, priv, digest)
+// jwsBufs recycles the buffers SignJWT assembles tokens in, so that a token
+// costs one allocation (its string) beyond the signature's own.
+var jwsBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledJWS bounds the buffers kept in jwsBufs.
+const maxPooledJWS = 16 << 10
+
+// signES256 writes the JWS (RFC 7518 §3.4) form of an ECDSA P-256
+// signature of digest to out: R || S, each 32 bytes big-endian. It signs
+// with ecdsa.SignASN1 and reads the two integers out of the DER, without
+// math/big.
+func signES256(priv *ecdsa.PrivateKey, digest []byte, out *[64]byte) error {
+	der, err := ecdsa.SignASN1(rand.Reader, priv, digest)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]byte, 64)
-	r.FillBytes(out[:32])
-	s.FillBytes(out[32:])
-	return out, nil
+	return derToRS(der, out)
+}
+
+// errMalformedECDSA is derToRS's answer to DER it cannot read.
+var errMalformedECDSA = errors.New("malformed ECDSA signature")
+
+// derToRS copies the INTEGERs r and s of a DER ECDSA-Sig-Value
+// (SEQUENCE { r INTEGER, s INTEGER }, RFC 3279 §2.2.3) with values of at
+// most 32 bytes into out, right-aligned.
+func derToRS(der []byte, out *[64]byte) error {
+	bad := errMalformedECDSA
+	// A P-256 signature is at most 72 bytes, so every length is one byte.
+	if len(der) < 2 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
+		return bad
+	}
+	rest := der[2:]
+	for i := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || rest[1] >= 0x80 || int(rest[1]) > len(rest)-2 || rest[1] == 0 {
+			return bad
+		}
+		v := rest[2 : 2+int(rest[1])]
+		rest = rest[2+int(rest[1]):]
+		if v[0]&0x80 != 0 {
+			return bad // negative
+		}
+		if len(v) > 1 && v[0] == 0 {
+			v = v[1:] // the sign byte of a value with its top bit set
+		}
+		if len(v) > 32 {
+			return bad
+		}
+		dst := out[i*32 : (i+1)*32]
+		clear(dst[:32-len(v)])
+		copy(dst[32-len(v):], v)
+	}
+	if len(rest) != 0 {
+		return bad
+	}
+	return nil
 }

@@ -175,6 +175,9 @@ func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
 
 // AsError returns err as *Error, or nil if it is not one.
 func AsError(err error) *Error {
+	if err == nil {
+		return nil // the common case, without errors.As's allocation
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e

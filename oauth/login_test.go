@@ -298,12 +298,19 @@ func TestIPBucketsBounded(t *testing.T) {
 }
 
 // fakeTimers hands out the waits of queued logins as channels the test
-// fires by hand.
+// fires by hand. Each start is announced on started, so a test can wait
+// until a login has registered its wait before firing: a login counts
+// itself in hashWaiting before it starts its timer, so waiting on the count
+// alone could fire before the last timer existed and leave that login
+// waiting forever.
 type fakeTimers struct {
 	mu      sync.Mutex
 	pending []chan time.Time
 	waits   []time.Duration
+	started chan struct{} // one value per start; buffered generously
 }
+
+func newFakeTimers() *fakeTimers { return &fakeTimers{started: make(chan struct{}, 64)} }
 
 func (f *fakeTimers) start(d time.Duration) (<-chan time.Time, func()) {
 	f.mu.Lock()
@@ -311,10 +318,19 @@ func (f *fakeTimers) start(d time.Duration) (<-chan time.Time, func()) {
 	c := make(chan time.Time, 1)
 	f.pending = append(f.pending, c)
 	f.waits = append(f.waits, d)
+	f.started <- struct{}{}
 	return c, func() {}
 }
 
-// fire expires every wait started so far.
+// awaitStarted blocks until n more waits have started.
+func (f *fakeTimers) awaitStarted(n int) {
+	for range n {
+		<-f.started
+	}
+}
+
+// fire expires every wait started so far (the channels are buffered, so a
+// login that has not reached its select yet still sees it).
 func (f *fakeTimers) fire() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -341,10 +357,11 @@ func TestHashQueue(t *testing.T) {
 	}{
 		{name: "queue absorbs a burst", extra: 0, wantOK: slots + queue},
 		{name: "over the queue: 503 at once, the rest succeed", extra: 2, wantOK: slots + queue, want503: 2},
+		{name: "wait runs out: queued logins get 503", extra: 0, expire: true, wantOK: slots, want503: queue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			timers := &fakeTimers{}
+			timers := newFakeTimers()
 			e := newEnv(t, func(c *Config) {
 				c.PasswordHashConcurrency = slots
 				c.PasswordHashQueue = queue
@@ -355,36 +372,51 @@ func TestHashQueue(t *testing.T) {
 			e.hasher.gate = make(chan struct{})
 			n := slots + queue + tc.extra
 			errs := make([]error, n)
+			queued := make(chan struct{}, n) // one value per finished queued login
 			var wg sync.WaitGroup
-			login := func(i int) {
+			login := func(i int, done chan<- struct{}) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
+					if done != nil {
+						done <- struct{}{}
+					}
 				}()
 			}
 			// Fill the slots (the hasher holds them), then the queue.
 			for i := range slots {
-				login(i)
+				login(i, nil)
 			}
 			for e.hasher.verifies.Load() < slots {
 				runtime.Gosched()
 			}
 			for i := slots; i < slots+queue; i++ {
-				login(i)
+				login(i, queued)
 			}
-			for e.svc.hashWaiting.Load() < queue {
-				runtime.Gosched()
-			}
+			// Every queued login has counted itself and started its wait.
+			timers.awaitStarted(queue)
 			// Logins over the queue are refused without waiting.
 			for i := slots + queue; i < n; i++ {
 				_, errs[i] = e.svc.Token(e.ctx, pwReq("alice", userPW))
 			}
 			if tc.expire {
 				timers.fire()
-				for e.svc.hashWaiting.Load() > 0 {
-					runtime.Gosched()
+				// The queued logins give up while the slots are still held.
+				// A login that ignored its wait would block here until the
+				// slots free; the guard then lets the test go on, and it
+				// fails on the counts below instead of hanging.
+				guard := time.NewTimer(30 * time.Second)
+			wait:
+				for range queue {
+					select {
+					case <-queued:
+					case <-guard.C:
+						t.Errorf("queued logins still waiting 30s after their wait ran out")
+						break wait
+					}
 				}
+				guard.Stop()
 			}
 			close(e.hasher.gate)
 			wg.Wait()

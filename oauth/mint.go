@@ -182,11 +182,13 @@ func (s *Service) signAccess(now time.Time, is issued) (string, error) {
 	} else {
 		c.Subject = is.client.ID
 	}
-	payload, err := json.Marshal(&c)
-	if err != nil {
-		return "", errServer("encode access token", err)
-	}
+	bp := claimBufs.Get().(*[]byte)
+	payload := c.appendJSON((*bp)[:0])
 	tok, err := s.keys.SignJWT(is.client.TokenSigningAlg, TypAccessToken, payload)
+	if cap(payload) <= maxPooledClaims {
+		*bp = payload
+	}
+	claimBufs.Put(bp)
 	if err != nil {
 		return "", errServer("sign access token", err)
 	}

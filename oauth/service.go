@@ -33,7 +33,8 @@ import (
 // it.
 type Signer interface {
 	// SignJWT returns a compact JWS of payload (JSON claims) with protected
-	// header {alg, kid, typ}; alg "" means DefaultAlg.
+	// header {alg, kid, typ}; alg "" means DefaultAlg. It must not retain
+	// payload: the caller reuses the buffer.
 	SignJWT(alg, typ string, payload []byte) (string, error)
 	// DefaultAlg is the algorithm used when a client names none.
 	DefaultAlg() string

@@ -124,7 +124,12 @@ func (s *Server) entry(next http.Handler) http.Handler {
 		ri := &requestInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		if er, ok := s.exact[r.URL.Path]; ok {
+			ri.route = er.route
+			er.h.ServeHTTP(rec, r)
+		} else {
+			next.ServeHTTP(rec, r)
+		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
@@ -142,6 +147,9 @@ func (s *Server) entry(next http.Handler) http.Handler {
 				}
 				m.observeJWKS(rec.status, nk)
 			}
+		}
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return // the line would be dropped: do not build it
 		}
 		attrs := []slog.Attr{
 			slog.String("method", methodLabel(r.Method)),

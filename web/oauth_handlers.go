@@ -46,7 +46,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		Code:         form.Get("code"),
 		RedirectURI:  form.Get("redirect_uri"),
 		CodeVerifier: form.Get("code_verifier"),
-		RemoteIP:     s.clientAddr(r),
+		RemoteIP:     cc.RemoteIP, // the client address oauthRequest resolved
 	})
 	if err != nil {
 		s.writeOAuthError(w, r, err)

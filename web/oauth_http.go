@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigilauth/sigil/oauth"
@@ -38,12 +39,16 @@ func readOAuthForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.URL.RawQuery != "" {
 		return nil, reqError(http.StatusBadRequest, "parameters must be sent in the request body, not the URL")
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != contentTypeForm {
-		return nil, reqError(http.StatusUnsupportedMediaType, "content type must be %s", contentTypeForm)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return nil, reqError(http.StatusUnsupportedMediaType, "charset must be UTF-8")
+	// The bare media type (what clients send) needs no parsing; anything
+	// else goes through mime.ParseMediaType.
+	if ct := r.Header.Get("Content-Type"); !strings.EqualFold(ct, contentTypeForm) {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != contentTypeForm {
+			return nil, reqError(http.StatusUnsupportedMediaType, "content type must be %s", contentTypeForm)
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, reqError(http.StatusUnsupportedMediaType, "charset must be UTF-8")
+		}
 	}
 	body, err := readBody(w, r)
 	if err != nil {
@@ -91,7 +96,23 @@ func setNoStore(h http.Header) {
 }
 
 // writeOAuthJSON writes v as a 200 JSON response that must not be cached.
+//
+// A value with an AppendJSON method (oauth.TokenResponse) encodes itself
+// into a pooled buffer, without encoding/json's reflection.
 func (s *Server) writeOAuthJSON(w http.ResponseWriter, v any) {
+	if a, ok := v.(jsonAppender); ok {
+		bp := respBufs.Get().(*[]byte)
+		b := append(a.AppendJSON((*bp)[:0]), '\n')
+		h := w.Header()
+		h.Set("Content-Type", "application/json;charset=UTF-8")
+		setNoStore(h)
+		_, _ = w.Write(b)
+		if cap(b) <= maxPooledResp {
+			*bp = b
+		}
+		respBufs.Put(bp)
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		s.writeOAuthError(w, nil, fmt.Errorf("encode response: %w", err))
@@ -102,6 +123,19 @@ func (s *Server) writeOAuthJSON(w http.ResponseWriter, v any) {
 	setNoStore(h)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// jsonAppender is a response that appends its own JSON encoding (the bytes
+// json.Marshal would produce).
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// respBufs recycles the buffers of self-encoding responses (the
+// ResponseWriter copies what it is given).
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledResp bounds the buffers kept in respBufs.
+const maxPooledResp = 32 << 10
 
 // oauthErrorBody is RFC 6749 §5.2.
 type oauthErrorBody struct {

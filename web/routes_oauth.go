@@ -22,7 +22,7 @@ func (s *Server) registerOAuthRoutes(r *mux.Router) {
 	if s.deps.OAuth == nil {
 		return
 	}
-	r.Handle(PathToken, http.HandlerFunc(s.handleToken))
+	s.routeExact(r, PathToken, http.HandlerFunc(s.handleToken))
 	r.Handle(PathRevoke, http.HandlerFunc(s.handleRevoke))
 	r.Handle(PathIntrospect, http.HandlerFunc(s.handleIntrospect))
 	r.Handle(PathUserinfo, http.HandlerFunc(s.handleUserinfo))

@@ -66,6 +66,17 @@ type Server struct {
 	styleURL string // versioned stylesheet path
 
 	console *consoleUI // the console's pages and clock (nil when not served)
+
+	// exact maps the full paths of hot endpoints to their handlers, already
+	// wrapped in the router's middleware (see routeExact); entry serves
+	// them without the router. Read-only after New.
+	exact map[string]exactRoute
+}
+
+// exactRoute is an endpoint entry dispatches by exact path.
+type exactRoute struct {
+	route string       // the route template the access log and metrics show
+	h     http.Handler // wrapped in securityHeaders and recoverPanics
 }
 
 // New builds the router and parses the page templates; a broken template
@@ -97,6 +108,7 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	root.NotFoundHandler = http.HandlerFunc(notFound)
 	root.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 	root.Use(recordRoute, securityHeaders, s.recoverPanics)
+	s.exact = make(map[string]exactRoute)
 	// Endpoints live under the issuer's path, so an issuer of
 	// https://host/auth serves https://host/auth/oauth2/token. Route
 	// registrations use paths relative to it.
@@ -123,6 +135,21 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s.router = root
 	s.handler = s.entry(root)
 	return s, nil
+}
+
+// routeExact registers h at path on r (under the issuer's path prefix, as
+// every endpoint) and also serves it from entry by exact match of the
+// request's path, without the router: gorilla/mux would match each
+// registered route's pattern in turn, wrap the middleware around the
+// handler and copy the request twice on every request. Only for a path
+// that no route registered before it can match and whose handler checks
+// the method itself (no method matcher), so both ways answer the same;
+// any other spelling of the path (unclean, other case) still goes through
+// the router.
+func (s *Server) routeExact(r *mux.Router, path string, h http.Handler) {
+	r.Handle(path, h)
+	full := s.prefix + path
+	s.exact[full] = exactRoute{route: full, h: securityHeaders(s.recoverPanics(h))}
 }
 
 // ServeHTTP dispatches to the router through the access-log middleware.

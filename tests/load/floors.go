@@ -120,9 +120,27 @@ func selfCPU() time.Duration {
 // goroutines complete in d with the default parameters: the most password
 // logins per second this machine can do.
 func Argon2Ceiling(d time.Duration, slots int) float64 {
+	return MeasureArgon2(d, slots).PerSec
+}
+
+// Argon2 is one measurement of the argon2id ceiling.
+type Argon2 struct {
+	// PerSec is hashes per second (wall clock).
+	PerSec float64
+	// CPUPerHash is this process's CPU time per hash: what one login's
+	// hash costs, however busy the rest of the machine is.
+	CPUPerHash time.Duration
+	// Cores is the CPU time the hashing got per second of wall clock (at
+	// most slots): below slots, other processes took the rest.
+	Cores float64
+}
+
+// MeasureArgon2 is Argon2Ceiling with the CPU the hashes took.
+func MeasureArgon2(d time.Duration, slots int) Argon2 {
 	var n atomic.Int64
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
+	c0 := selfCPU()
 	start := time.Now()
 	for range slots {
 		wg.Add(1)
@@ -135,5 +153,11 @@ func Argon2Ceiling(d time.Duration, slots int) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	wall := time.Since(start)
+	cpu := selfCPU() - c0
+	a := Argon2{PerSec: float64(n.Load()) / wall.Seconds(), Cores: cpu.Seconds() / wall.Seconds()}
+	if n.Load() > 0 {
+		a.CPUPerHash = cpu / time.Duration(n.Load())
+	}
+	return a
 }

@@ -85,7 +85,7 @@ func NewSigil(bin, dir, backend, mongoURI string, settings map[string]string) (*
 	}
 	s.env = []string{"SIGIL_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(kek), "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GORACE=") || strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "SIGIL_PPROF_LISTEN=") {
+		if strings.HasPrefix(kv, "GORACE=") || strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "SIGIL_PPROF_LISTEN=") {
 			s.env = append(s.env, kv)
 		}
 	}
