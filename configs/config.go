@@ -44,6 +44,7 @@ type Config struct {
 	Security Security `yaml:"security"`
 	Log      Log      `yaml:"log"`
 	Web      Web      `yaml:"web"`
+	CORS     CORS     `yaml:"cors"`
 }
 
 // TLS configures HTTPS on the public listener. Set both files or neither.
@@ -140,6 +141,18 @@ type Sessions struct {
 type Web struct {
 	// Title names the deployment on every page.
 	Title string `yaml:"title"`
+}
+
+// CORS configures cross-origin requests from browser applications (a
+// single-page app using the authorization code flow with PKCE) to the
+// endpoints such an app calls: token, revocation, userinfo and the
+// simplejwt routes. It is reloaded on SIGHUP. Discovery and the JWKS allow
+// every origin whatever it says.
+type CORS struct {
+	// AllowedOrigins lists the exact origins (scheme://host[:port], as a
+	// browser sends them in the Origin header) whose scripts may read those
+	// endpoints' answers: https, or http for a loopback host. Empty: none.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // Compat configures compatibility profiles.

@@ -233,6 +233,7 @@ log:
 				"SIGIL_TOKENS_REFRESH_IDLE_TTL":  "0",
 				"SIGIL_COMPAT_SIMPLEJWT":         "true",
 				"SIGIL_SECURITY_TRUSTED_PROXIES": "",
+				"SIGIL_CORS_ALLOWED_ORIGINS":     "https://app.example.com, http://localhost:5173",
 				"SIGIL_UNRELATED_THING":          "ignored",
 			},
 			want: func(c *Config) {
@@ -244,6 +245,7 @@ log:
 				c.Keys.RSABits = 4096
 				c.Keys.Prepublish = 3 * time.Hour
 				c.Compat.SimpleJWT = true
+				c.CORS.AllowedOrigins = []string{"https://app.example.com", "http://localhost:5173"}
 			},
 		},
 		{
@@ -487,6 +489,51 @@ func TestValidate(t *testing.T) {
 			c.Security.Argon2id = Argon2id{MemoryKiB: 64, Time: 0, Threads: 256}
 		}, wantKeys: []string{"security.argon2id.memory_kib", "security.argon2id.time", "security.argon2id.threads"}, wantIn: "between 8192 and"},
 
+		{name: "cors origins https, ports and loopback http", mutate: func(c *Config) {
+			c.CORS.AllowedOrigins = []string{"https://app.example.com", "https://app.example.com:8443", "http://localhost:5173",
+				"http://127.0.0.1:3000", "http://[::1]:8080", "https://xn--bcher-kva.example"}
+		}},
+		{name: "cors wildcard", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"*"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: `"*" is not allowed`},
+		{name: "cors wildcard subdomain", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://*.example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "wildcards are not supported"},
+		{name: "cors null origin", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"null"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: `"null" is not allowed`},
+		{name: "cors empty entry", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{""} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "empty entry"},
+		{name: "cors trailing slash", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com/"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must not end with a slash"},
+		{name: "cors path", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com/spa"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must not have a path"},
+		{name: "cors query", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com?x=1"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must not have a query"},
+		{name: "cors fragment", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com#x"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must not have a query or fragment"},
+		{name: "cors no scheme", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"app.example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "is not an origin"},
+		{name: "cors other scheme", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"ftp://app.example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must start with https://"},
+		{name: "cors no host", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "has no host"},
+		{name: "cors http non-loopback", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"http://app.example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must use https"},
+		{name: "cors upper case", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://App.Example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "must be lower case"},
+		{name: "cors default port", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com:443"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "drop the default port :443"},
+		{name: "cors bad port", mutate: func(c *Config) {
+			c.CORS.AllowedOrigins = []string{"https://app.example.com:0", "https://app.example.com:70000", "https://app.example.com:"}
+		}, wantKeys: []string{"cors.allowed_origins", "cors.allowed_origins", "cors.allowed_origins"}},
+		{name: "cors port with leading zero", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app.example.com:08443"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "leading zeros"},
+		{name: "cors space", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{" https://app.example.com"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "contains spaces"},
+		{name: "cors unicode host", mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://bücher.example"} },
+			wantKeys: []string{"cors.allowed_origins"}, wantIn: "xn--"},
+		{name: "cors listed twice", mutate: func(c *Config) {
+			c.CORS.AllowedOrigins = []string{"https://app.example.com", "https://app.example.com"}
+		}, wantKeys: []string{"cors.allowed_origins"}, wantIn: "listed twice"},
+
 		{name: "unknown backend", mutate: func(c *Config) { c.Storage.Backend = "postgres" },
 			wantKeys: []string{"storage.backend"}, wantIn: `"postgres"`},
 		{name: "bolt without path", mutate: func(c *Config) { c.Storage.BoltPath = "" },
@@ -658,6 +705,11 @@ func TestValidateNeverLeaksSecrets(t *testing.T) {
 		{
 			name:   "issuer with password",
 			mutate: func(c *Config) { c.Issuer = "https://admin:hunter2@id.example.com" },
+			secret: "hunter2",
+		},
+		{
+			name:   "cors origin with password",
+			mutate: func(c *Config) { c.CORS.AllowedOrigins = []string{"https://admin:hunter2@app.example.com"} },
 			secret: "hunter2",
 		},
 	}

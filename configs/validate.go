@@ -181,6 +181,8 @@ func (c Config) Validate() error {
 		v.add("tokens.refresh_idle_ttl", "(%s) must not exceed tokens.refresh_ttl (%s)", c.Tokens.RefreshIdleTTL, c.Tokens.RefreshTTL)
 	}
 
+	c.validateCORS(&v)
+
 	// compat
 	v.check(c.Compat.SimpleJWT && strings.TrimSpace(c.Compat.ClientID) == "", "compat.client_id", "must be set when compat.simplejwt is on")
 
@@ -305,6 +307,77 @@ func (c Config) validateIssuer(v *validator) {
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		v.add("issuer", "must use https (plain http is allowed only for localhost and loopback addresses, not %q)", u.Hostname())
 	}
+}
+
+// validateCORS checks cors.allowed_origins: each entry an exact origin,
+// listed once.
+func (c Config) validateCORS(v *validator) {
+	for i, o := range c.CORS.AllowedOrigins {
+		if err := validOrigin(o); err != nil {
+			v.add("cors.allowed_origins", "%v", err)
+		} else if slices.Index(c.CORS.AllowedOrigins, o) < i {
+			v.add("cors.allowed_origins", "%s is listed twice", o)
+		}
+	}
+}
+
+// validOrigin returns an error unless o is an origin exactly as a browser
+// sends it in the Origin header: lower-case scheme://host[:port], no path,
+// no trailing slash, no default port, https unless the host is loopback.
+// Wildcards and "null" are refused: every origin allowed can read tokens.
+// An entry with user information is not quoted (it could hold a password).
+func validOrigin(o string) error {
+	const form = "an origin is scheme://host[:port]"
+	switch {
+	case o == "":
+		return errors.New("empty entry")
+	case o == "*":
+		return errors.New(`"*" is not allowed: list each origin (` + form + `); any site could otherwise read the tokens these endpoints return`)
+	case strings.EqualFold(o, "null"):
+		return errors.New(`"null" is not allowed: it is the origin of sandboxed frames and local files, which any page can create`)
+	case strings.Contains(o, "@"):
+		return errors.New("an entry contains user information; " + form)
+	case strings.ContainsFunc(o, func(r rune) bool { return r <= ' ' || r > unicode.MaxASCII }):
+		return fmt.Errorf("%q contains spaces, control or non-ASCII characters (write an internationalised host in its xn-- form)", o)
+	case strings.Contains(o, "*"):
+		return fmt.Errorf("%q: wildcards are not supported; list each origin", o)
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Opaque != "" || !strings.Contains(o, "://") {
+		return fmt.Errorf("%q is not an origin (%s)", o, form)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with https:// (or http:// for a loopback host)", o)
+	case u.Hostname() == "":
+		return fmt.Errorf("%q has no host", o)
+	case u.Path == "/":
+		return fmt.Errorf("%q must not end with a slash (%s)", o, form)
+	case u.Path != "" || u.RawPath != "":
+		return fmt.Errorf("%q must not have a path (%s)", o, form)
+	case u.RawQuery != "" || u.ForceQuery || strings.Contains(o, "#"):
+		return fmt.Errorf("%q must not have a query or fragment (%s)", o, form)
+	case o != strings.ToLower(o):
+		return fmt.Errorf("%q must be lower case, as browsers send it (%s)", o, strings.ToLower(o))
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q has an empty port", o)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		switch {
+		case err != nil || n < 1 || n > 65535:
+			return fmt.Errorf("%q has an invalid port (want 1 to 65535)", o)
+		case p != strconv.Itoa(n):
+			return fmt.Errorf("%q: write the port without leading zeros, as browsers send it", o)
+		case (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80):
+			return fmt.Errorf("%q: drop the default port :%d, browsers omit it", o, n)
+		}
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q must use https (plain http is allowed only for localhost and loopback addresses)", o)
+	}
+	return nil
 }
 
 // isLoopback reports whether host is localhost or a loopback IP address
