@@ -22,14 +22,16 @@ func (s *Server) registerOAuthRoutes(r *mux.Router) {
 	if s.deps.OAuth == nil {
 		return
 	}
-	s.routeExact(r, PathToken, http.HandlerFunc(s.handleToken))
-	r.Handle(PathRevoke, http.HandlerFunc(s.handleRevoke))
+	// Browser apps may call these cross-origin (cors.go); introspection
+	// needs a confidential client, which a browser app is not.
+	s.routeExact(r, PathToken, s.withCORS(http.MethodPost, s.handleToken))
+	r.Handle(PathRevoke, s.withCORS(http.MethodPost, s.handleRevoke))
 	r.Handle(PathIntrospect, http.HandlerFunc(s.handleIntrospect))
-	r.Handle(PathUserinfo, http.HandlerFunc(s.handleUserinfo))
+	r.Handle(PathUserinfo, s.withCORS("GET, POST", s.handleUserinfo))
 	if s.deps.OAuth.SimpleJWTEnabled() {
-		r.Handle(PathSimpleJWTObtain, http.HandlerFunc(s.handleSimpleJWTObtain))
-		r.Handle(PathSimpleJWTRefresh, http.HandlerFunc(s.handleSimpleJWTRefresh))
-		r.Handle(PathSimpleJWTVerify, http.HandlerFunc(s.handleSimpleJWTVerify))
-		r.Handle(PathSimpleJWTBlacklist, http.HandlerFunc(s.handleSimpleJWTBlacklist))
+		r.Handle(PathSimpleJWTObtain, s.withCORS(http.MethodPost, s.handleSimpleJWTObtain))
+		r.Handle(PathSimpleJWTRefresh, s.withCORS(http.MethodPost, s.handleSimpleJWTRefresh))
+		r.Handle(PathSimpleJWTVerify, s.withCORS(http.MethodPost, s.handleSimpleJWTVerify))
+		r.Handle(PathSimpleJWTBlacklist, s.withCORS(http.MethodPost, s.handleSimpleJWTBlacklist))
 	}
 }

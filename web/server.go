@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -44,6 +45,11 @@ type Config struct {
 	// MetricsHandler, when set, is served at /metrics (outside the issuer
 	// path); leave it nil when metrics have their own listener.
 	MetricsHandler http.Handler
+	// AllowedOrigins are the browser origins allowed to call the token,
+	// revocation and userinfo endpoints and the simplejwt routes
+	// cross-origin (see Server.SetAllowedOrigins, which changes them while
+	// serving).
+	AllowedOrigins []string
 }
 
 // Server is Sigil's HTTP handler. Build it with New; it is safe for
@@ -71,6 +77,8 @@ type Server struct {
 	// wrapped in the router's middleware (see routeExact); entry serves
 	// them without the router. Read-only after New.
 	exact map[string]exactRoute
+
+	cors atomic.Pointer[corsPolicy] // allowed origins (nil: none); see cors.go
 }
 
 // exactRoute is an endpoint entry dispatches by exact path.
@@ -85,6 +93,9 @@ func New(cfg Config, keys KeySource, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, keys: keys, deps: deps, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if err := s.SetAllowedOrigins(cfg.AllowedOrigins); err != nil {
+		return nil, err
 	}
 	tpl, err := parseTemplates(templateFS)
 	if err != nil {

@@ -69,7 +69,7 @@ func (s *Server) writeDRF(w http.ResponseWriter, status int, body any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	setNoStore(h)
-	h.Set("Vary", "Accept")
+	h.Add("Vary", "Accept") // after Vary: Origin, when CORS set it
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
