@@ -143,6 +143,9 @@ func (s *server) run(ctx context.Context) error {
 	return nil
 }
 
+// corsKey is the setting reload hands to web.Server.SetAllowedOrigins.
+const corsKey = "cors.allowed_origins"
+
 // lifetimeKeys are the settings reloadLifetimes applies.
 var lifetimeKeys = []string{
 	"tokens.access_ttl", "tokens.refresh_ttl", "tokens.refresh_idle_ttl", "tokens.id_token_ttl",
@@ -151,10 +154,10 @@ var lifetimeKeys = []string{
 
 // reload is the SIGHUP handler: it loads the configuration again and
 // applies what a running server can change: the log level, the TLS
-// certificate (re-read from its files) and the token and session lifetimes
-// (see reloadLifetimes). Every other changed setting is logged as needing
-// a restart; an invalid configuration changes nothing. (There is no CORS
-// setting: discovery and the JWKS always allow any origin.)
+// certificate (re-read from its files), the origins allowed to call the
+// token endpoints cross-origin (cors.allowed_origins) and the token and
+// session lifetimes (see reloadLifetimes). Every other changed setting is
+// logged as needing a restart; an invalid configuration changes nothing.
 func (s *server) reload(certs *certReloader) {
 	if s.life.loadConfig == nil {
 		return
@@ -179,6 +182,16 @@ func (s *server) reload(certs *certReloader) {
 			s.logger.Error("reload: TLS certificate not reloaded; the previous one stays", "err", err)
 		} else {
 			reloaded = append(reloaded, "tls")
+		}
+	}
+	if s.web != nil && !slices.Equal(next.CORS.AllowedOrigins, s.cfg.CORS.AllowedOrigins) {
+		if err := s.web.SetAllowedOrigins(next.CORS.AllowedOrigins); err != nil {
+			// Unreachable: Validate checked the origins more strictly.
+			s.logger.Error("reload: allowed origins not changed; the previous ones stay", "err", err)
+		} else {
+			s.cfg.CORS = next.CORS
+			reloaded = append(reloaded, corsKey)
+			s.logger.Info("reload: CORS allowed origins changed", "allowed_origins", strings.Join(next.CORS.AllowedOrigins, ","))
 		}
 	}
 	old := map[string]string{}

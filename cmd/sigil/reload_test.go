@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestReloadLifetimes(t *testing.T) {
 	const secret = "reload-test-secret-0123456789abcdef"
 	base := configs.Default()
 	base.Keys.Algorithms = []string{"ES256"}
+	base.CORS.AllowedOrigins = []string{"https://app.example.com"}
 	// base retention: max(5m access, 1h id token) + 1m leeway
 	const baseRetain = 61 * time.Minute
 	tests := []struct {
@@ -37,6 +39,7 @@ func TestReloadLifetimes(t *testing.T) {
 		wantRetain    time.Duration
 		wantApplied   []string
 		wantRestart   string
+		wantOrigins   []string // nil: base.CORS.AllowedOrigins
 	}{
 		{name: "longer lifetimes", edit: func(c *configs.Config) {
 			c.Tokens.AccessTTL, c.Tokens.IDTokenTTL = 7*time.Minute, 2*time.Hour
@@ -52,8 +55,17 @@ func TestReloadLifetimes(t *testing.T) {
 		{name: "restart-only settings named, lifetimes applied", edit: func(c *configs.Config) {
 			c.Listen, c.Tokens.AccessTTL = "127.0.0.1:9999", 7*time.Minute
 		}, wantExpiresIn: 420, wantRetain: 61 * time.Minute, wantApplied: []string{"tokens.access_ttl"}, wantRestart: "listen"},
-		{name: "invalid configuration changes nothing", loadErr: errors.New("invalid configuration (1 problem)"),
-			wantExpiresIn: 300, wantRetain: baseRetain},
+		{name: "cors origins replaced", edit: func(c *configs.Config) {
+			c.CORS.AllowedOrigins = []string{"https://new.example.com", "http://localhost:5173"}
+		}, wantExpiresIn: 300, wantRetain: baseRetain, wantApplied: []string{"cors.allowed_origins"},
+			wantOrigins: []string{"https://new.example.com", "http://localhost:5173"}},
+		{name: "cors origins removed, lifetimes applied", edit: func(c *configs.Config) {
+			c.CORS.AllowedOrigins, c.Tokens.AccessTTL = nil, 7*time.Minute
+		}, wantExpiresIn: 420, wantRetain: 61 * time.Minute, wantApplied: []string{"cors.allowed_origins", "tokens.access_ttl"},
+			wantOrigins: []string{}},
+		{name: "invalid configuration changes nothing", edit: func(c *configs.Config) {
+			c.CORS.AllowedOrigins, c.Tokens.AccessTTL = []string{"https://new.example.com"}, 7*time.Minute
+		}, loadErr: errors.New("invalid configuration (1 problem)"), wantExpiresIn: 300, wantRetain: baseRetain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +107,15 @@ func TestReloadLifetimes(t *testing.T) {
 			if got := tokenExpiresIn(t, srv, secret); got != tc.wantExpiresIn {
 				t.Errorf("expires_in %d after the reload, want %d", got, tc.wantExpiresIn)
 			}
+			wantOrigins := tc.wantOrigins
+			if wantOrigins == nil {
+				wantOrigins = base.CORS.AllowedOrigins
+			}
+			for _, o := range []string{"https://app.example.com", "https://new.example.com", "http://localhost:5173"} {
+				if got, want := preflightAllowed(srv, o), slices.Contains(wantOrigins, o); got != want {
+					t.Errorf("origin %s allowed %v after the reload, want %v", o, got, want)
+				}
+			}
 			var applied, restart, refused string
 			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				var rec map[string]any
@@ -121,6 +142,17 @@ func TestReloadLifetimes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// preflightAllowed sends the browser's CORS preflight of a token request
+// from origin through the handler and reports whether it was allowed.
+func preflightAllowed(srv *server, origin string) bool {
+	r := httptest.NewRequest("OPTIONS", "/oauth2/token", nil)
+	r.Header.Set("Origin", origin)
+	r.Header.Set("Access-Control-Request-Method", "POST")
+	rec := httptest.NewRecorder()
+	srv.handler.ServeHTTP(rec, r)
+	return rec.Code == 204 && rec.Header().Get("Access-Control-Allow-Origin") == origin
 }
 
 // tokenExpiresIn runs a client_credentials grant for svc through the

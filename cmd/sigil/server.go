@@ -35,6 +35,8 @@ type server struct {
 	tokens *oauth.Service
 	// handler is the whole HTTP surface (web.Server).
 	handler http.Handler
+	// web is handler itself (a SIGHUP changes its allowed CORS origins).
+	web *web.Server
 	// registry holds every metric of this server; metrics serves it on
 	// cfg.MetricsListen when that is set (otherwise handler serves
 	// /metrics).
@@ -116,6 +118,7 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 		Ready:          life.ready(store.Ping),
 		Logger:         logger,
 		Metrics:        webMetrics,
+		AllowedOrigins: cfg.CORS.AllowedOrigins,
 	}
 	if cfg.MetricsListen == "" {
 		wcfg.MetricsHandler = metrics
@@ -124,7 +127,8 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, tokens: svc, handler: handler, registry: reg, metrics: metrics, life: life}, nil
+	return &server{cfg: cfg, store: store, logger: logger, ring: ring, rotator: rot, tokens: svc, handler: handler, web: handler,
+		registry: reg, metrics: metrics, life: life}, nil
 }
 
 // envKEK names the environment variable holding the base64 key-encryption
