@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,14 +151,18 @@ func TestShutdownTimeoutCuts(t *testing.T) {
 	}
 }
 
-// TestReloadOnSIGHUP changes the log level, a token lifetime and a setting
-// that needs a restart, sends SIGHUP, and checks the level applies (info
-// access-log lines appear), a new token carries the new lifetime
+// TestReloadOnSIGHUP changes the log level, the CORS origins, a token
+// lifetime and a setting that needs a restart, sends SIGHUP, and checks the
+// level applies (info access-log lines appear), the new origin is allowed
+// and the old one no longer, a new token carries the new lifetime
 // (expires_in and exp), and only the other setting is named as needing a
-// restart; an invalid file changes nothing, not even its valid lifetime.
+// restart; an invalid file changes nothing, not even its valid lifetime
+// and origins.
 func TestReloadOnSIGHUP(t *testing.T) {
 	t.Parallel()
-	e := NewEnv(t, Bolt, map[string]string{"log.level": "warn", "keys.algorithms": "[ES256]"})
+	const appOrigin, devOrigin, lateOrigin = "https://app.example.com", "http://localhost:5173", "https://late.example.com"
+	e := NewEnv(t, Bolt, map[string]string{"log.level": "warn", "keys.algorithms": "[ES256]",
+		"cors.allowed_origins": `["` + appOrigin + `"]`})
 	const secret = "reload-secret-0123456789abcdef0123"
 	e.MustCLI(secret+"\n", "clients", "add", "svc", "--secret-stdin", "--grants", "client_credentials", "--scopes", "api")
 	s := e.Start()
@@ -192,6 +197,22 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if in, life := token(); in != 300 || life != 300 {
 		t.Fatalf("before the reload: expires_in %d, lifetime %d; want 300", in, life)
 	}
+	// origins checks which origins a browser may call the token endpoint
+	// from: the preflight is allowed, and so is the request itself.
+	origins := func(when string, want ...string) {
+		t.Helper()
+		for _, o := range []string{appOrigin, devOrigin, lateOrigin} {
+			pre := call(t, http.MethodOptions, s.URL+"/oauth2/token", "", "", map[string]string{"Origin": o, "Access-Control-Request-Method": "POST"})
+			tok := call(t, http.MethodPost, s.URL+"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+				map[string]string{"Origin": o, "Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+secret))})
+			preOK := pre.status == http.StatusNoContent && pre.header.Get("Access-Control-Allow-Origin") == o
+			tokOK := tok.status == http.StatusOK && tok.header.Get("Access-Control-Allow-Origin") == o
+			if w := slices.Contains(want, o); preOK != w || tokOK != w {
+				t.Errorf("%s: origin %s: preflight allowed %v (%d), token answer readable %v (%d); want %v", when, o, preOK, pre.status, tokOK, tok.status, w)
+			}
+		}
+	}
+	origins("before the reload", appOrigin)
 	hup := func() {
 		t.Helper()
 		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -200,12 +221,14 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	e.Set("log.level", "info")
 	e.Set("tokens.access_ttl", "7m")
+	e.Set("cors.allowed_origins", `["`+devOrigin+`"]`)
 	e.Set("security.password_hash_queue", "32")
 	hup()
 	waitFor(t, 5*time.Second, "reload", func() bool { return len(s.Lines(`"msg":"reloaded"`)) == 1 })
-	if l := s.Lines(`"msg":"reloaded"`)[0]; !strings.Contains(l, `"applied":"log.level,tokens.access_ttl"`) {
-		t.Errorf("reload line %s does not name log.level and tokens.access_ttl", l)
+	if l := s.Lines(`"msg":"reloaded"`)[0]; !strings.Contains(l, `"applied":"log.level,cors.allowed_origins,tokens.access_ttl"`) {
+		t.Errorf("reload line %s does not name log.level, cors.allowed_origins and tokens.access_ttl", l)
 	}
+	origins("after the reload", devOrigin)
 	if l := s.Lines("take effect only after a restart"); len(l) != 1 || !strings.Contains(l[0], `"keys":"security.password_hash_queue"`) {
 		t.Errorf("restart warning = %q, want security.password_hash_queue only", l)
 	}
@@ -216,6 +239,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	waitFor(t, 5*time.Second, "an access-log line at level info", func() bool { return accessLines() > 0 })
 	e.Set("log.level", "loud")
 	e.Set("tokens.access_ttl", "1m")
+	e.Set("cors.allowed_origins", `["`+lateOrigin+`"]`)
 	hup()
 	waitFor(t, 5*time.Second, "refused reload", func() bool { return len(s.Lines("the configuration is invalid; nothing changed")) == 1 })
 	if st, _, _ := get(t, s.URL+"/healthz", nil); st != 200 {
@@ -224,6 +248,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if in, _ := token(); in != 420 {
 		t.Errorf("after a refused reload: expires_in %d, want 420 (unchanged)", in)
 	}
+	origins("after a refused reload", devOrigin)
 	s.Stop(t)
 }
 
