@@ -420,7 +420,10 @@ func TestAdminCLIServer(t *testing.T) {
 	}{
 		{"UnknownKid", nil, []string{"--server", url, "keys", "revoke", "--kid", "nope", "--reason", "r"}, 2, "no key"},
 		{"NoReason", nil, []string{"--server", url, "keys", "revoke", "--kid", "nope"}, 2, "--reason"},
-		{"TwoKids", nil, []string{"--server", url, "keys", "revoke", "a", "--kid", "b", "--reason", "r"}, 2, "two different kids"},
+		{"TwoKids", nil, []string{"--server", url, "keys", "revoke", "a", "--kid", "b", "--reason", "r"}, 2, "not both"},
+		{"KidTwice", nil, []string{"--server", url, "keys", "revoke", "--kid", next, "--reason", "r", "--", next}, 2, "not both"},
+		{"NoKid", nil, []string{"--server", url, "keys", "revoke", "--reason", "r"}, 2, "--kid"},
+		{"DashKid", nil, []string{"--server", url, "keys", "revoke", "--kid", "-nope", "--reason", "r"}, 2, "no key"},
 		{"UnknownUser", nil, []string{"--server", url, "users", "set-admin", "nobody", "true"}, 2, "no user"},
 		{"BadBool", nil, []string{"--server", url, "users", "set-admin", "bob", "maybe"}, 2, "true or false"},
 		{"BadURL", nil, []string{"--server", "ftp://x", "users", "list"}, 2, "--server"},

@@ -256,12 +256,15 @@ will reject new tokens until they refetch.`,
 func newKeysRevokeCmd(a *app) *cobra.Command {
 	var revReason, kidFlag string
 	revoke := &cobra.Command{
-		Use:   "revoke --reason TEXT [--] KID | --kid KID",
+		Use:   "revoke --kid KID --reason TEXT | revoke --reason TEXT [--] KID",
 		Short: "Remove a key from the JWKS at once and replace it if it was active",
 		Long: `Remove a key from the JWKS at once, erase its private part, and promote a
-replacement if it was active. A kid is base64url and may begin with "-":
-put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...), or give it
-as --kid KID.`,
+replacement if it was active. Name the key with --kid KID or as the KID
+argument, not both. A kid is base64url and may begin with "-": --kid takes
+it as it is (sigil keys revoke --kid -Y9GW... --reason "leaked"); as an
+argument put "--" before it (sigil keys revoke --reason "leaked" -- -Y9GW...).`,
+		Example: `  sigil keys revoke --kid -Y9GWiJObxrwcYMXFABUR48zQR3Cs-E0D1UuP4VL8uw --reason "leaked in a support ticket"
+  sigil keys revoke --reason "leaked in a support ticket" -- -Y9GWiJObxrwcYMXFABUR48zQR3Cs-E0D1UuP4VL8uw`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("%s takes one KID, got %d arguments", cmd.CommandPath(), len(args))
@@ -269,16 +272,10 @@ as --kid KID.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kid := kidFlag
-			switch {
-			case len(args) == 1 && kidFlag != "" && args[0] != kidFlag:
-				return usagef("two different kids: %q and --kid %q", args[0], kidFlag)
-			case len(args) == 1:
-				kid = args[0]
-			case kid == "":
-				return usagef("which key? give its KID (or --kid KID)")
+			kid, err := revokeKID(cmd, args, kidFlag)
+			if err != nil {
+				return err
 			}
-			args = []string{kid}
 			if strings.TrimSpace(revReason) == "" {
 				return usagef("--reason is required (it goes into the audit trail)")
 			}
@@ -286,26 +283,46 @@ as --kid KID.`,
 				return a.remoteRevoke(cmd.Context(), kid, revReason)
 			}
 			return a.withKeyRotator(cmd.Context(), func(cfg configs.Config, rot *keys.Rotator) error {
-				res, err := rot.Revoke(cmd.Context(), a.now(), args[0], operator(), revReason)
+				res, err := rot.Revoke(cmd.Context(), a.now(), kid, operator(), revReason)
 				if errors.Is(err, keys.ErrUnknownKey) {
-					return usagef("no key with kid %q", args[0])
+					return usagef("no key with kid %q", kid)
 				}
 				if err != nil {
 					return failure(err)
 				}
 				if !res.Changed {
-					fmt.Fprintf(a.stdout, "key %s was already revoked\n", args[0])
+					fmt.Fprintf(a.stdout, "key %s was already revoked\n", kid)
 					return nil
 				}
 				printResult(a.stdout, res)
-				fmt.Fprintf(a.stdout, "revoked %s; every replica drops it from the JWKS within %s\n", args[0], cfg.Keys.ReconcileInterval)
+				fmt.Fprintf(a.stdout, "revoked %s; every replica drops it from the JWKS within %s\n", kid, cfg.Keys.ReconcileInterval)
 				return nil
 			})
 		},
 	}
 	revoke.Flags().StringVar(&revReason, "reason", "", "why the key is revoked (required)")
-	revoke.Flags().StringVar(&kidFlag, "kid", "", "the key to revoke (instead of the KID argument)")
+	revoke.Flags().StringVar(&kidFlag, "kid", "", "the key to revoke, taken as it is even if it begins with \"-\" (instead of the KID argument)")
 	return revoke
+}
+
+// revokeKID returns the kid `keys revoke` names: exactly one of --kid and
+// the KID argument, not empty; anything else is bad input.
+func revokeKID(cmd *cobra.Command, args []string, kidFlag string) (string, error) {
+	byFlag := cmd.Flags().Changed("kid")
+	switch {
+	case byFlag && len(args) == 1:
+		return "", usagef("give the kid once: as --kid KID or as the KID argument, not both")
+	case !byFlag && len(args) == 0:
+		return "", usagef("which key? give --kid KID (or the KID argument)")
+	}
+	kid := kidFlag
+	if !byFlag {
+		kid = args[0]
+	}
+	if kid == "" {
+		return "", usagef("the kid is empty")
+	}
+	return kid, nil
 }
 
 func newKeysEventsCmd(a *app) *cobra.Command {

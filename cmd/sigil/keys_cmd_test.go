@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sigilauth/sigil/keys"
+	"github.com/sigilauth/sigil/web"
 )
 
 type keysListJSON struct {
@@ -87,6 +91,11 @@ func TestKeysVerbs(t *testing.T) {
 				{"revoke blank reason", []string{"keys", "revoke", "--reason", "  ", "--", next}},
 				{"revoke unknown kid", []string{"keys", "revoke", "no-such-kid", "--reason", "x"}},
 				{"revoke without kid", []string{"keys", "revoke", "--reason", "x"}},
+				{"revoke kid twice", []string{"keys", "revoke", "--reason", "x", "--kid", next, "--", next}},
+				{"revoke two kids", []string{"keys", "revoke", "--reason", "x", "--kid", next, active}},
+				{"revoke empty kid flag", []string{"keys", "revoke", "--reason", "x", "--kid", ""}},
+				{"revoke empty kid argument", []string{"keys", "revoke", "--reason", "x", "--", ""}},
+				{"revoke two arguments", []string{"keys", "revoke", "--reason", "x", "--", next, active}},
 				{"rewrap without file", []string{"keys", "rewrap"}},
 				{"rewrap missing file", []string{"keys", "rewrap", "--new-key-file", filepath.Join(t.TempDir(), "nope")}},
 				{"list with argument", []string{"keys", "list", "extra"}},
@@ -120,7 +129,7 @@ func TestKeysVerbs(t *testing.T) {
 			if !revoked {
 				t.Fatalf("revoked key: %+v", l.Keys)
 			}
-			if out := e.mustRun("", "keys", "revoke", "--reason", "again", "--", next).stdout; !strings.Contains(out, "already revoked") {
+			if out := e.mustRun("", "keys", "revoke", "--kid", next, "--reason", "again").stdout; !strings.Contains(out, "already revoked") {
 				t.Fatalf("second revoke: %q", out)
 			}
 
@@ -166,11 +175,65 @@ func TestKeysVerbs(t *testing.T) {
 }
 
 // TestRevokeKIDStartingWithDash: a kid is base64url and may begin with "-";
-// after "--" it is an argument, not a flag.
+// given as --kid, or after "--", it is the kid, not a flag, both on storage
+// and through --server.
 func TestRevokeKIDStartingWithDash(t *testing.T) {
+	const kid = "-Y9GWiJObxrwcYMXFABUR48zQR3Cs-E0D1UuP4VL8uw"
 	e := newEnv(t, "bolt")
-	r := e.run("", "keys", "revoke", "--reason", "x", "--", "-Y9GWiJObxrwcYMXFABUR48zQR3Cs-E0D1UuP4VL8uw")
-	if r.code != 2 || !strings.Contains(r.stderr, `no key with kid "-Y9GW`) {
-		t.Fatalf("exit %d, stderr %q: the kid was not taken as an argument", r.code, r.stderr)
+	var got []string // kids the fake admin API was asked to revoke
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth2/token":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"access_token":"t","token_type":"Bearer"}`)
+		case web.AdminAPIPath + "/keys/revoke":
+			var in struct{ KID, Reason string }
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil || r.Header.Get("Authorization") != "Bearer t" {
+				http.Error(w, "bad request", http.StatusBadRequest)
+				return
+			}
+			got = append(got, in.KID)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("SIGIL_ADMIN_CLIENT_ID", "ops")
+	t.Setenv("SIGIL_ADMIN_CLIENT_SECRET", "secret")
+
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"Argument", []string{"--reason", "x", "--", kid}},
+		{"Flag", []string{"--kid", kid, "--reason", "x"}},
+		{"FlagEquals", []string{"--kid=" + kid, "--reason", "x"}},
+		{"FlagLast", []string{"--reason", "x", "--kid", kid}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.run("", append([]string{"keys", "revoke"}, tc.args...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, `no key with kid "`+kid+`"`) {
+				t.Fatalf("exit %d, stderr %q: the kid was not taken as the kid", r.code, r.stderr)
+			}
+		})
+		t.Run(tc.name+"Server", func(t *testing.T) {
+			got = nil
+			r := e.run("", append([]string{"--server", srv.URL, "keys", "revoke"}, tc.args...)...)
+			if r.code != 0 || len(got) != 1 || got[0] != kid || !strings.Contains(r.stdout, "revoked "+kid) {
+				t.Fatalf("exit %d, stderr %q, stdout %q, server asked to revoke %q; want %q", r.code, r.stderr, r.stdout, got, kid)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"--kid", kid, "--reason", "x", "--", kid},
+		{"--reason", "x"},
+	} {
+		got = nil
+		r := e.run("", append([]string{"--server", srv.URL, "keys", "revoke"}, args...)...)
+		if r.code != 2 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || got != nil {
+			t.Fatalf("%q through --server: exit %d, stderr %q, server asked %q; want a one-line usage error", args, r.code, r.stderr, got)
+		}
 	}
 }
