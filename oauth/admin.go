@@ -35,6 +35,11 @@ const (
 	AuditKindClient = "client"
 )
 
+// AuditIntrospectAny is the reason of the audit entry of a client
+// registered with IntrospectAny, so that the privilege shows in the trail
+// (as "admin" does for a user added as an administrator).
+const AuditIntrospectAny = "introspect_any"
+
 // AdminStore is the storage Admin needs; every backend's storage.Store
 // satisfies it.
 type AdminStore interface {
@@ -255,7 +260,9 @@ func (a *Admin) Clients(ctx context.Context) ([]storage.Client, error) {
 // confidential one gets secret, which must have MinClientSecretLen
 // characters, or a generated one when secret is "". It returns the stored
 // client and the secret ("" for a public client). c.SecretHash and
-// c.CreatedAt are set here.
+// c.CreatedAt are set here. The audit entry's reason is AuditIntrospectAny
+// when c.IntrospectAny is set. The CLI, the admin API and the console all
+// register clients here.
 func (a *Admin) AddClient(ctx context.Context, actor string, c storage.Client, secret string) (storage.Client, string, error) {
 	if err := ValidateClient(c); err != nil {
 		return storage.Client{}, "", adminErr(AdminInvalid, "%s", err.Error())
@@ -290,7 +297,11 @@ func (a *Admin) AddClient(ctx context.Context, actor string, c storage.Client, s
 		return storage.Client{}, "", fmt.Errorf("create client %q: %w", c.ID, err)
 	}
 	a.clientChanged(c.ID)
-	return c, secret, a.audit(ctx, AuditKindClient, "add", c.ID, actor, "")
+	reason := ""
+	if c.IntrospectAny {
+		reason = AuditIntrospectAny
+	}
+	return c, secret, a.audit(ctx, AuditKindClient, "add", c.ID, actor, reason)
 }
 
 // DeleteClient removes a client; AdminNotFound if absent.

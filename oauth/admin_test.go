@@ -117,6 +117,7 @@ func TestAdminClients(t *testing.T) {
 		{"PublicWithSecret", storage.Client{ID: "c4", Public: true, Grants: []string{GrantPassword}, Scopes: []string{"a"}}, "0123456789abcdef0123456789abcdef", AdminInvalid},
 		{"AlgNotConfigured", storage.Client{ID: "c5", Grants: []string{GrantClientCredentials}, Scopes: []string{"a"}, TokenSigningAlg: "RS256"}, "", AdminInvalid},
 		{"NoGrants", storage.Client{ID: "c6", Scopes: []string{"a"}}, "", AdminInvalid},
+		{"IntrospectAny", storage.Client{ID: "rs", Grants: []string{GrantClientCredentials}, Scopes: []string{"a"}, IntrospectAny: true}, "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +135,24 @@ func TestAdminClients(t *testing.T) {
 			got, _ := e.store.GetClient(e.ctx, c.ID)
 			if string(got.SecretHash) != string(HashClientSecret(secret)) {
 				t.Fatal("stored hash is not the secret's")
+			}
+			if got.IntrospectAny != tc.c.IntrospectAny {
+				t.Fatalf("stored IntrospectAny %t, want %t", got.IntrospectAny, tc.c.IntrospectAny)
+			}
+			// The audit entry of the registration names the privilege.
+			entries, _, err := a.Audit(e.ctx, AuditKindClient, "", MaxAuditPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantReason := map[bool]string{true: AuditIntrospectAny, false: ""}[tc.c.IntrospectAny]
+			found := false
+			for _, en := range entries {
+				if en.Action == "add" && en.Target == c.ID {
+					found = en.Actor == "root" && en.Reason == wantReason
+				}
+			}
+			if !found {
+				t.Fatalf("no add entry for %s with reason %q in %+v", c.ID, wantReason, entries)
 			}
 		})
 	}

@@ -236,6 +236,43 @@ func TestAdminAPIVerbs(t *testing.T) {
 			wantStatus(t, e.ops(t, "DELETE", "/clients/svc2", ""), 404)
 		})
 
+		// A client registered through the API with introspect_any sees
+		// another client's token; one without it does not. The
+		// registration's audit entry names the privilege.
+		t.Run("IntrospectAny", func(t *testing.T) {
+			tok := e.login(t, "alice", alicePW, "openid").str("access_token")
+			tests := []struct {
+				name, id, extra string
+				any             bool
+			}{
+				{"Without", "rs-own", "", false},
+				{"With", "rs-any", `,"introspect_any":true`, true},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					r := e.ops(t, "POST", "/clients", `{"id":"`+tc.id+`","grants":["client_credentials"],"scopes":["api"]`+tc.extra+`}`)
+					wantStatus(t, r, 201)
+					if got, _ := r.body["introspect_any"].(bool); got != tc.any {
+						t.Fatalf("introspect_any %v in %s", r.body["introspect_any"], r.raw)
+					}
+					in := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, tc.id, r.str("client_secret"))
+					if active, _ := in.body["active"].(bool); in.status != 200 || active != tc.any {
+						t.Fatalf("introspect by %s: %d %s; want active %t", tc.id, in.status, in.raw, tc.any)
+					}
+					var page apiAuditPage
+					decodeInto(t, e.ops(t, "GET", "/audit?kind=client", ""), &page)
+					want := map[bool]string{true: "introspect_any", false: ""}[tc.any]
+					found := false
+					for _, en := range page.Entries {
+						found = found || (en.Action == "add" && en.Target == tc.id && en.Actor == opsID && en.Reason == want)
+					}
+					if !found {
+						t.Fatalf("no add entry for %s with reason %q: %+v", tc.id, want, page.Entries)
+					}
+				})
+			}
+		})
+
 		t.Run("Keys", func(t *testing.T) {
 			var ks struct {
 				Algorithms []struct {
@@ -300,7 +337,7 @@ func TestAdminAPIVerbs(t *testing.T) {
 		t.Run("Audit", func(t *testing.T) {
 			want := map[string][]string{
 				"user":   {"set-password:carol", "enable:carol", "disable:carol:left the team", "unset-admin:carol", "set-admin:carol", "add:carol"},
-				"client": {"delete:svc2:decommissioned", "rotate-secret:svc2", "add:svc2"},
+				"client": {"add:rs-any:introspect_any", "add:rs-own", "delete:svc2:decommissioned", "rotate-secret:svc2", "add:svc2"},
 			}
 			for kind, actions := range want {
 				var page apiAuditPage
@@ -370,9 +407,12 @@ func TestAdminCLIServer(t *testing.T) {
 	e.MustCLI("dave's password\n", "--server", url, "users", "add", "dave", "--password-stdin", "--admin")
 	e.MustCLI("", "--server", url, "users", "disable", "dave", "--reason", "test")
 	e.MustCLI("", "--server", url, "users", "enable", "dave")
-	out = e.MustCLI("", "--server", url, "clients", "add", "svc3", "--grants", "client_credentials", "--scopes", "api")
+	out = e.MustCLI("", "--server", url, "clients", "add", "svc3", "--grants", "client_credentials", "--scopes", "api", "--introspect-any")
 	if !secretLine.MatchString(out) {
 		t.Fatalf("clients add:\n%s", out)
+	}
+	if out := e.MustCLI("", "--server", url, "clients", "list", "--json"); !regexp.MustCompile(`"id": "svc3",[^}]*"introspect_any": true`).MatchString(out) {
+		t.Fatalf("clients list --json: svc3 without introspect_any:\n%s", out)
 	}
 	e.MustCLI("", "--server", url, "clients", "rotate-secret", "svc3")
 	e.MustCLI("", "--server", url, "clients", "delete", "svc3", "--reason", "test")

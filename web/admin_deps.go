@@ -166,9 +166,12 @@ type NewUser struct {
 }
 
 // ClientView is a client registration without the secret hash.
+// IntrospectAny: the client may introspect any token, not only those issued
+// to it or for its audience.
 type ClientView struct {
 	ID, Name                     string
 	Public, FirstParty           bool
+	IntrospectAny                bool
 	Grants, Scopes, Audiences    []string
 	RedirectURIs, PostLogoutURIs []string
 	BackchannelLogoutURI         string
@@ -177,9 +180,11 @@ type ClientView struct {
 }
 
 // NewClient is an AddClient request; the secret is generated.
+// IntrospectAny registers a client that may introspect any token.
 type NewClient struct {
 	ID, Name                     string
 	Public, FirstParty           bool
+	IntrospectAny                bool
 	Grants, Scopes, Audiences    []string
 	RedirectURIs, PostLogoutURIs []string
 	BackchannelLogoutURI         string

@@ -282,6 +282,7 @@ type APIClient struct {
 	Name                   string    `json:"name,omitempty"`
 	Public                 bool      `json:"public"`
 	FirstParty             bool      `json:"first_party"`
+	IntrospectAny          bool      `json:"introspect_any"`
 	Grants                 []string  `json:"grants"`
 	Scopes                 []string  `json:"scopes"`
 	Audiences              []string  `json:"audiences"`
@@ -299,6 +300,7 @@ type APINewClient struct {
 	Name                   string   `json:"name,omitempty"`
 	Public                 bool     `json:"public,omitempty"`
 	FirstParty             bool     `json:"first_party,omitempty"`
+	IntrospectAny          bool     `json:"introspect_any,omitempty"`
 	Grants                 []string `json:"grants"`
 	Scopes                 []string `json:"scopes"`
 	Audiences              []string `json:"audiences,omitempty"`
@@ -537,7 +539,7 @@ func (s *Server) apiUserAdmin(w http.ResponseWriter, r *http.Request, actor Acto
 }
 
 func apiClient(c ClientView) APIClient {
-	return APIClient{ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty,
+	return APIClient{ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty, IntrospectAny: c.IntrospectAny,
 		Grants: nonNilStrings(c.Grants), Scopes: nonNilStrings(c.Scopes), Audiences: nonNilStrings(c.Audiences),
 		RedirectURIs: nonNilStrings(c.RedirectURIs), PostLogoutRedirectURIs: nonNilStrings(c.PostLogoutURIs),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenSigningAlg: c.TokenSigningAlg, CreatedAt: c.CreatedAt.UTC()}
@@ -561,7 +563,7 @@ func (s *Server) apiAddClient(w http.ResponseWriter, r *http.Request, actor Acto
 		return err
 	}
 	c, secret, err := s.deps.Admin.AddClient(r.Context(), actor, NewClient{ID: in.ID, Name: in.Name, Public: in.Public,
-		FirstParty: in.FirstParty, Grants: in.Grants, Scopes: in.Scopes, Audiences: in.Audiences,
+		FirstParty: in.FirstParty, IntrospectAny: in.IntrospectAny, Grants: in.Grants, Scopes: in.Scopes, Audiences: in.Audiences,
 		RedirectURIs: in.RedirectURIs, PostLogoutURIs: in.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: in.BackchannelLogoutURI, TokenSigningAlg: in.TokenSigningAlg})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -60,10 +61,14 @@ func (f *apiFakeAdmin) SetUserAdmin(ctx context.Context, a Actor, u string, admi
 	return f.call("SetUserAdmin " + u + " " + map[bool]string{true: "true", false: "false"}[admin])
 }
 func (f *apiFakeAdmin) Clients(ctx context.Context) ([]ClientView, error) {
-	return []ClientView{{ID: "web"}}, f.call("Clients")
+	return []ClientView{{ID: "web"}, {ID: "gw", IntrospectAny: true}}, f.call("Clients")
 }
 func (f *apiFakeAdmin) AddClient(ctx context.Context, a Actor, in NewClient) (ClientView, string, error) {
-	return ClientView{ID: in.ID, Grants: in.Grants}, "s3cret", f.call("AddClient " + in.ID + " " + strings.Join(in.Grants, ","))
+	call := "AddClient " + in.ID + " " + strings.Join(in.Grants, ",")
+	if in.IntrospectAny {
+		call += " introspect_any"
+	}
+	return ClientView{ID: in.ID, Grants: in.Grants, IntrospectAny: in.IntrospectAny}, "s3cret", f.call(call)
 }
 func (f *apiFakeAdmin) DeleteClient(ctx context.Context, a Actor, id, reason string) error {
 	return f.call("DeleteClient " + id + " " + reason)
@@ -213,7 +218,11 @@ func TestAdminAPIVerbs(t *testing.T) {
 		{"Admin", "POST", "/users/bob/admin", `{"admin":false}`, 204, "SetUserAdmin bob false", ""},
 		{"AdminMissing", "POST", "/users/bob/admin", `{}`, 400, "", "admin"},
 		{"Clients", "GET", "/clients", "", 200, "Clients", `"id":"web"`},
-		{"AddClient", "POST", "/clients", `{"id":"ops","grants":["client_credentials"],"scopes":["sigil:admin"]}`, 201, "AddClient ops client_credentials", `"client_secret":"s3cret"`},
+		{"AddClient", "POST", "/clients", `{"id":"ops","grants":["client_credentials"],"scopes":["sigil:admin"]}`, 201, "AddClient ops client_credentials", `"introspect_any":false`},
+		{"AddClientSecret", "POST", "/clients", `{"id":"ops","grants":["client_credentials"],"scopes":["sigil:admin"]}`, 201, "AddClient ops client_credentials", `"client_secret":"s3cret"`},
+		{"AddClientIntrospectAny", "POST", "/clients", `{"id":"gw","grants":["client_credentials"],"scopes":["api"],"introspect_any":true}`, 201, "AddClient gw client_credentials introspect_any", `"introspect_any":true`},
+		{"AddClientIntrospectAnyWrongType", "POST", "/clients", `{"id":"gw","grants":["client_credentials"],"scopes":["api"],"introspect_any":"yes"}`, 400, "", "wrong type"},
+		{"ClientsIntrospectAny", "GET", "/clients", "", 200, "Clients", `"id":"gw","public":false,"first_party":false,"introspect_any":true`},
 		{"DeleteClient", "DELETE", "/clients/ops?reason=old", "", 204, "DeleteClient ops old", ""},
 		{"DeleteClientBody", "DELETE", "/clients/ops", `{"reason":"gone"}`, 204, "DeleteClient ops gone", ""},
 		{"ClientSecret", "POST", "/clients/ops/secret", "", 200, "RotateClientSecret ops", `"client_secret":"n3w"`},
@@ -340,5 +349,61 @@ func TestAdminAPIOpenAPIMatchesRoutes(t *testing.T) {
 		if !slices.Contains(routed, d) {
 			t.Errorf("openapi.json documents %s, which is not routed", d)
 		}
+	}
+}
+
+// TestAdminAPIOpenAPIMatchesTypes checks that each object schema of the
+// OpenAPI document has exactly the JSON fields of the Go type the API reads
+// or writes, so a field added to one (introspect_any) is added to the other.
+func TestAdminAPIOpenAPIMatchesTypes(t *testing.T) {
+	s, _ := newAdminAPIServer(t, "https://id.example.com")
+	w := apiDo(s, "GET", AdminAPIPath+"/openapi.json", "", "")
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	tests := []struct {
+		schema string
+		typ    any
+	}{
+		{"Keys", APIKeys{}},
+		{"Key", APIKey{}},
+		{"Rotation", APIRotation{}},
+		{"User", APIUser{}},
+		{"NewUser", APINewUser{}},
+		{"Client", APIClient{}},
+		{"NewClient", APINewClient{}},
+		{"AuditPage", APIAuditPage{}},
+		{"AuditEntry", APIAuditEntry{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.schema, func(t *testing.T) {
+			sc, ok := doc.Components.Schemas[tc.schema]
+			if !ok {
+				t.Fatalf("no schema %s", tc.schema)
+			}
+			var documented, fields []string
+			for p := range sc.Properties {
+				documented = append(documented, p)
+			}
+			rt := reflect.TypeOf(tc.typ)
+			for i := range rt.NumField() {
+				name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+				if name != "" && name != "-" {
+					fields = append(fields, name)
+				}
+			}
+			slices.Sort(documented)
+			slices.Sort(fields)
+			if !slices.Equal(documented, fields) {
+				t.Fatalf("schema %s documents %v; %T has %v", tc.schema, documented, tc.typ, fields)
+			}
+		})
 	}
 }

@@ -74,7 +74,7 @@ type clientsPage struct {
 // clientForm is the add-client form as typed.
 type clientForm struct {
 	ID, Name, Grants, Scopes, Audiences, RedirectURIs, PostLogoutURIs, BackchannelLogoutURI, TokenSigningAlg string
-	Public, FirstParty                                                                                       bool
+	Public, FirstParty, IntrospectAny                                                                        bool
 }
 
 // secretPage shows a client secret, once.
@@ -513,9 +513,10 @@ func (s *Server) consoleAddClient(w http.ResponseWriter, r *http.Request, c *con
 		TokenSigningAlg:      strings.TrimSpace(c.form.Get("token_signing_alg")),
 		Public:               c.form.Get("public") == "true",
 		FirstParty:           c.form.Get("first_party") == "true",
+		IntrospectAny:        c.form.Get("introspect_any") == "true",
 	}
 	in := NewClient{
-		ID: f.ID, Name: f.Name, Public: f.Public, FirstParty: f.FirstParty,
+		ID: f.ID, Name: f.Name, Public: f.Public, FirstParty: f.FirstParty, IntrospectAny: f.IntrospectAny,
 		Grants: strings.Fields(f.Grants), Scopes: strings.Fields(f.Scopes), Audiences: strings.Fields(f.Audiences),
 		RedirectURIs: strings.Fields(f.RedirectURIs), PostLogoutURIs: strings.Fields(f.PostLogoutURIs),
 		BackchannelLogoutURI: f.BackchannelLogoutURI, TokenSigningAlg: f.TokenSigningAlg,

@@ -119,7 +119,11 @@ func (f *fakeAdmin) SetUserAdmin(_ context.Context, a Actor, username string, ad
 }
 func (f *fakeAdmin) Clients(context.Context) ([]ClientView, error) { return f.clients, nil }
 func (f *fakeAdmin) AddClient(_ context.Context, a Actor, in NewClient) (ClientView, string, error) {
-	f.record("AddClient " + in.ID + " " + strings.Join(in.Grants, ","))
+	call := "AddClient " + in.ID + " " + strings.Join(in.Grants, ",")
+	if in.IntrospectAny {
+		call += " introspect_any"
+	}
+	f.record(call)
 	if f.err != nil {
 		return ClientView{}, "", f.err
 	}
@@ -189,6 +193,7 @@ func newFakeAdmin() *fakeAdmin {
 		clients: []ClientView{
 			{ID: "web", Name: "Web app", FirstParty: true, Grants: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}, RedirectURIs: []string{"https://app.example.com/cb"}, CreatedAt: consoleNow.Add(-900 * time.Hour)},
 			{ID: "cli", Name: "CLI", Public: true, Grants: []string{"authorization_code"}, Scopes: []string{"openid"}, CreatedAt: consoleNow.Add(-800 * time.Hour)},
+			{ID: "gateway", Name: "API gateway", IntrospectAny: true, Grants: []string{"client_credentials"}, Scopes: []string{"api"}, CreatedAt: consoleNow.Add(-700 * time.Hour)},
 		},
 		audit: map[string]*AuditPage{
 			"": {Entries: []AuditEntryView{
@@ -735,6 +740,11 @@ func TestConsoleUserActions(t *testing.T) {
 		{name: "delete client", from: "clients/web/delete", path: "clients/web/delete", form: url.Values{"reason": {"retired app"}}, wantCode: 303, wantCall: "DeleteClient web retired app"},
 		{name: "delete client without reason", from: "clients/web/delete", path: "clients/web/delete", form: url.Values{}, wantCode: 400, wantText: msgReasonRequired},
 		{name: "add public client", from: "clients", path: "clients", form: url.Values{"id": {"spa"}, "public": {"true"}, "grants": {"authorization_code refresh_token"}}, wantCode: 303, wantCall: "AddClient spa authorization_code,refresh_token"},
+		{name: "add client introspecting any token", from: "clients", path: "clients", form: url.Values{"id": {"gw"}, "public": {"true"}, "grants": {"client_credentials"}, "introspect_any": {"true"}},
+			wantCode: 303, wantCall: "AddClient gw client_credentials introspect_any"},
+		{name: "add client introspecting any token refused", from: "clients", path: "clients", form: url.Values{"id": {"gw"}, "grants": {"client_credentials"}, "introspect_any": {"true"}},
+			err: &AdminError{Kind: AdminConflict, Message: "client gw already exists"}, wantCode: 409, wantCall: "AddClient gw client_credentials introspect_any",
+			wantText: `name="introspect_any" value="true" checked`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -758,6 +768,39 @@ func TestConsoleUserActions(t *testing.T) {
 				t.Fatal("the password was echoed")
 			}
 		})
+	}
+}
+
+// TestConsoleClientsIntrospectAny: the clients page shows which clients may
+// introspect any token and offers the checkbox, unchecked, in the CSRF-
+// protected add form.
+func TestConsoleClientsIntrospectAny(t *testing.T) {
+	e := newConsoleEnv(t)
+	code, body, _ := e.get(browserWith(cookieAdmin), consoleBase+"clients")
+	if code != 200 {
+		t.Fatalf("GET clients = %d", code)
+	}
+	row := body[strings.Index(body, "<code>gateway</code>"):]
+	row = row[:strings.Index(row, "</tr>")]
+	tests := []struct {
+		name, in, text string
+		count          int
+	}{
+		{"GatewayRowMarked", row, "introspects any token", 1},
+		{"NoOtherRowMarked", body, "introspects any token", 1},
+		{"UncheckedBox", body, `<input type="checkbox" name="introspect_any" value="true">`, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Count(tc.in, tc.text); got != tc.count {
+				t.Fatalf("%q appears %d times, want %d", tc.text, got, tc.count)
+			}
+		})
+	}
+	form := body[strings.Index(body, `<form method="post" action="/auth/console/clients"`):]
+	form = form[:strings.Index(form, "</form>")]
+	if !strings.Contains(form, `name="csrf_token"`) || !strings.Contains(form, `name="introspect_any"`) {
+		t.Fatalf("the add form lacks the CSRF token or the checkbox:\n%s", form)
 	}
 }
 

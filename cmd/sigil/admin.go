@@ -214,7 +214,7 @@ func (s *adminService) SetUserAdmin(ctx context.Context, actor web.Actor, userna
 }
 
 func toClientView(c storage.Client) web.ClientView {
-	return web.ClientView{ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty,
+	return web.ClientView{ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty, IntrospectAny: c.IntrospectAny,
 		Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences, RedirectURIs: c.RedirectURIs,
 		PostLogoutURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		TokenSigningAlg: c.TokenSigningAlg, CreatedAt: c.CreatedAt}
@@ -234,7 +234,7 @@ func (s *adminService) Clients(ctx context.Context) ([]web.ClientView, error) {
 
 func (s *adminService) AddClient(ctx context.Context, actor web.Actor, in web.NewClient) (web.ClientView, string, error) {
 	c, secret, err := s.admin.AddClient(ctx, actor.Username, storage.Client{ID: in.ID, Name: in.Name, Public: in.Public,
-		FirstParty: in.FirstParty, Grants: in.Grants, Scopes: in.Scopes, Audiences: in.Audiences,
+		FirstParty: in.FirstParty, IntrospectAny: in.IntrospectAny, Grants: in.Grants, Scopes: in.Scopes, Audiences: in.Audiences,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutURIs,
 		BackchannelLogoutURI: in.BackchannelLogoutURI, TokenSigningAlg: in.TokenSigningAlg}, "")
 	if err != nil {

@@ -222,3 +222,35 @@ func TestConsumerRecorderNeverBlocks(t *testing.T) {
 		t.Fatalf("%d writes after a retry, want %d", got, consumerWriters+1)
 	}
 }
+
+// TestAdminServiceAddClientIntrospectAny: the flag of the API and console
+// reaches the stored client and comes back in the client list.
+func TestAdminServiceAddClientIntrospectAny(t *testing.T) {
+	svc, store, _ := newTestAdminService(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		any  bool
+	}{{"gw-any", true}, {"gw-own", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cv, _, err := svc.AddClient(ctx, web.Actor{Username: "ops"}, web.NewClient{ID: tc.name, IntrospectAny: tc.any,
+				Grants: []string{oauth.GrantClientCredentials}, Scopes: []string{"api"}})
+			if err != nil || cv.IntrospectAny != tc.any {
+				t.Fatalf("AddClient = %+v, %v", cv, err)
+			}
+			stored, err := store.GetClient(ctx, tc.name)
+			if err != nil || stored.IntrospectAny != tc.any {
+				t.Fatalf("stored %+v, %v", stored, err)
+			}
+			list, err := svc.Clients(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range list {
+				if c.ID == tc.name && c.IntrospectAny != tc.any {
+					t.Fatalf("listed %+v", c)
+				}
+			}
+		})
+	}
+}

@@ -58,7 +58,9 @@ request must name one of them exactly. --post-logout-redirect-uri lists
 where RP-initiated logout may send the browser back to, and
 --backchannel-logout-uri receives logout tokens when a session ends.
 --first-party skips the consent page; --name is shown on the login and
-consent pages.`,
+consent pages. --introspect-any lets the client introspect every token, not
+only those issued to it or for its audience; the audit entry of the
+registration says so (also with --server, through the admin API).`,
 		Example: `  sigil clients add web --grants password,refresh_token --scopes openid,profile --audience https://api.example.com
   sigil clients add cli --public --grants password,refresh_token --scopes openid
   sigil clients add notes --name "Acme Notes" --grants authorization_code,refresh_token --scopes openid,profile \
@@ -84,9 +86,6 @@ consent pages.`,
 			if secretStdin && public {
 				return usagef("--secret-stdin and --public are mutually exclusive")
 			}
-			if introspectAny && a.remote() {
-				return usagef("--introspect-any is not available with --server: register such a client with the CLI on the store")
-			}
 			if secretStdin && a.remote() {
 				return usagef("--secret-stdin is not available with --server: the server generates the secret")
 			}
@@ -100,7 +99,7 @@ consent pages.`,
 				}
 				var out web.APIClient
 				err = ac.do(cmd.Context(), http.MethodPost, "/clients", web.APINewClient{ID: c.ID, Name: c.Name, Public: c.Public,
-					FirstParty: c.FirstParty, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences,
+					FirstParty: c.FirstParty, IntrospectAny: c.IntrospectAny, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences,
 					RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 					BackchannelLogoutURI: c.BackchannelLogoutURI, TokenSigningAlg: c.TokenSigningAlg}, &out)
 				if err != nil {
