@@ -256,7 +256,7 @@ will reject new tokens until they refetch.`,
 func newKeysRevokeCmd(a *app) *cobra.Command {
 	var revReason, kidFlag string
 	revoke := &cobra.Command{
-		Use:   "revoke --kid KID --reason TEXT | revoke --reason TEXT [--] KID",
+		Use:   "revoke --reason TEXT (--kid KID | [--] KID)",
 		Short: "Remove a key from the JWKS at once and replace it if it was active",
 		Long: `Remove a key from the JWKS at once, erase its private part, and promote a
 replacement if it was active. Name the key with --kid KID or as the KID
