@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -16,8 +15,6 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/configs"
-	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
 )
 
 // TestReloadLifetimes drives the SIGHUP handler of a server built without
@@ -71,20 +68,9 @@ func TestReloadLifetimes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base
 			cfg.Storage.BoltPath = filepath.Join(t.TempDir(), "sigil.db")
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = store.Close() })
+			store := openBoltStore(t, cfg)
 			ctx := context.Background()
-			sum := sha256.Sum256([]byte(secret))
-			if err := store.CreateClient(ctx, storage.Client{ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"},
-				Scopes: []string{"api"}, CreatedAt: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
+			addServiceClient(t, store, secret, nil)
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logs, nil))
 			srv, err := newServer(ctx, cfg, store, logger, func(string) string { return "" })

@@ -31,14 +31,7 @@ func newBoltServer(t *testing.T, mutate func(*configs.Config)) (*server, *bolt.S
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openBoltStore(t, cfg)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := newServer(context.Background(), cfg, store, logger, func(string) string { return "" })
 	if err != nil {
@@ -47,17 +40,42 @@ func newBoltServer(t *testing.T, mutate func(*configs.Config)) (*server, *bolt.S
 	return srv, store, cfg
 }
 
+// openBoltStore validates cfg and opens its bolt store, closed when the
+// test ends.
+func openBoltStore(tb testing.TB, cfg configs.Config) *bolt.Store {
+	tb.Helper()
+	if err := cfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
+// addServiceClient registers the client_credentials client "svc" with
+// secret and scope api; edit (nil for none) adjusts it first.
+func addServiceClient(tb testing.TB, store storage.Store, secret string, edit func(*storage.Client)) {
+	tb.Helper()
+	sum := sha256.Sum256([]byte(secret))
+	c := storage.Client{ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"}, Scopes: []string{"api"}, CreatedAt: time.Now()}
+	if edit != nil {
+		edit(&c)
+	}
+	if err := store.CreateClient(context.Background(), c); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // TestNewServerWiring builds the whole server on a bolt temp store without
 // opening a port and drives its handler: discovery, the bootstrapped JWKS,
 // readiness and a client_credentials token signed by the ring.
 func TestNewServerWiring(t *testing.T) {
 	srv, store, cfg := newBoltServer(t, nil)
 	const secret = "wiring-test-secret-0123456789abcdef"
-	sum := sha256.Sum256([]byte(secret))
-	if err := store.CreateClient(context.Background(), storage.Client{ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"},
-		Scopes: []string{"api"}, Audiences: []string{"https://api.example.com"}, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	addServiceClient(t, store, secret, func(c *storage.Client) { c.Audiences = []string{"https://api.example.com"} })
 
 	tests := []struct {
 		name       string

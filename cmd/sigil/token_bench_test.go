@@ -18,7 +18,6 @@ import (
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/storage"
-	"github.com/sigilauth/sigil/storage/bolt"
 )
 
 // BenchmarkTokenClientCredentials times the whole token endpoint of the
@@ -97,18 +96,10 @@ func benchTokenServer(b *testing.B, level slog.Level) http.Handler {
 	cfg.Storage.BoltPath = filepath.Join(b.TempDir(), "sigil.db")
 	cfg.Keys.Algorithms = []string{"ES256"}
 	cfg.Issuer = "http://127.0.0.1:8080"
-	store, err := bolt.Open(cfg.Storage.BoltPath, bolt.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = store.Close() })
-	sum := sha256.Sum256([]byte("svc-secret"))
-	if err := store.CreateClient(context.Background(), storage.Client{
-		ID: "svc", SecretHash: sum[:], Grants: []string{"client_credentials"}, Scopes: []string{"api"},
-		Audiences: []string{"https://api.example.com"}, TokenSigningAlg: "ES256", CreatedAt: time.Now(),
-	}); err != nil {
-		b.Fatal(err)
-	}
+	store := openBoltStore(b, cfg)
+	addServiceClient(b, store, "svc-secret", func(c *storage.Client) {
+		c.Audiences, c.TokenSigningAlg = []string{"https://api.example.com"}, "ES256"
+	})
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))
 	srv, err := newServer(context.Background(), cfg, store, logger, func(string) string { return "" })
 	if err != nil {
