@@ -290,33 +290,10 @@ func TestAdversarialForgery(t *testing.T) {
 // for a request it will not read) as status 0.
 func callMaybe(t *testing.T, method, u, contentType, body string, hdr map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	r, err := send(method, u, contentType, body, hdr)
 	if err != nil {
 		return response{}
 	}
-	defer resp.Body.Close()
-	var r response
-	r.status, r.header = resp.StatusCode, resp.Header
-	r.raw = make([]byte, 0)
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		r.raw = append(r.raw, buf[:n]...)
-		if err != nil {
-			break
-		}
-	}
-	_ = json.Unmarshal(r.raw, &r.body)
 	noStackTrace(t, u, r.raw)
 	return r
 }

@@ -117,9 +117,19 @@ func (r response) str(k string) string { s, _ := r.body[k].(string); return s }
 // call sends a request and decodes a JSON answer (body is nil otherwise).
 func call(t *testing.T, method, u, contentType, body string, hdr map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	r, err := send(method, u, contentType, body, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// send is call without a test: an error building or sending the request is
+// returned. The body is what could be read, even if reading it failed.
+func send(method, u, contentType, body string, hdr map[string]string) (response, error) {
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		return response{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -129,13 +139,13 @@ func call(t *testing.T, method, u, contentType, body string, hdr map[string]stri
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return r, nil
 }
 
 // post sends a form to path with optional Basic client credentials
