@@ -10,8 +10,10 @@
 // the caller can replace them with an argon2id hash after a successful login.
 //
 // Errors from this package never contain a password or a hash. All functions
-// are safe for concurrent use. Each argon2id hash or verification allocates
-// Params.Memory KiB; callers bound concurrency (security.password_hash_concurrency).
+// are safe for concurrent use. Each argon2id hash or verification works in
+// Params.Memory KiB of memory, which is reused from one derivation to the
+// next (see deriveIDKey); callers bound concurrency
+// (security.password_hash_concurrency).
 package password
 
 import (
@@ -353,10 +355,10 @@ func bcryptReason(err error) string {
 	}
 }
 
-// idKey is argon2.IDKey; every argon2id derivation goes through it so that
-// tests can check that DummyVerify derives with exactly the parameters of a
-// real verification.
-var idKey = argon2.IDKey
+// idKey is deriveIDKey (argon2.IDKey over reused memory); every argon2id
+// derivation goes through it so that tests can check that DummyVerify
+// derives with exactly the parameters of a real verification.
+var idKey = deriveIDKey
 
 // dummySalt and dummyKey give DummyVerify something to compare against.
 var (
