@@ -40,6 +40,9 @@ type Floors struct {
 	GET, POST    Result
 	Argon2PerSec float64
 	Argon2Slots  int
+	// Argon2XCryptoPerSec is the ceiling with x/crypto's allocating
+	// argon2.IDKey (MeasureArgon2XCrypto), for reference.
+	Argon2XCryptoPerSec float64
 }
 
 // CPU returns the server CPU per request of the named floor.
@@ -87,6 +90,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	}
 	f.Argon2Slots = runtime.NumCPU()
 	f.Argon2PerSec = Argon2Ceiling(3*time.Second, f.Argon2Slots)
+	f.Argon2XCryptoPerSec = MeasureArgon2XCrypto(3*time.Second, f.Argon2Slots).PerSec
 
 	var rows []BenchRow
 	var extras []string
@@ -132,6 +136,7 @@ func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
 	fmt.Fprintf(tw, "P-256 verify\t\t%s\t\n", ms(f.P256Verify))
 	fmt.Fprintf(tw, "RSA-2048 sign\t\t%s\t\n", ms(f.RSASign))
 	fmt.Fprintf(tw, "argon2id m=19MiB t=2 (%d goroutines)\t%.1f\t\t\n", f.Argon2Slots, f.Argon2PerSec)
+	fmt.Fprintf(tw, "  x/crypto IDKey, allocating per hash\t%.1f\t\t\n", f.Argon2XCryptoPerSec)
 	for _, r := range rows {
 		if r.Argon2PerSec > 0 {
 			fmt.Fprintf(tw, "  again, just before %s %s\t%.1f\t\t\n", r.Backend, r.Mode.Name, r.Argon2PerSec)
@@ -155,6 +160,17 @@ func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
 			res.Errors, ms(res.CPUPerRequest()), vs, r.Mode.Floor)
 	}
 	_ = tw.Flush()
+	if f.Argon2XCryptoPerSec > 0 {
+		var vs []string
+		for _, r := range rows {
+			if r.Mode.Floor == FloorArgon2 {
+				vs = append(vs, fmt.Sprintf("%s %s %.0f%%", r.Backend, r.Mode.Name, 100*r.Result.RPS()/f.Argon2XCryptoPerSec))
+			}
+		}
+		if len(vs) > 0 {
+			fmt.Fprintf(out, "logins against the x/crypto IDKey ceiling (%.1f/s), for reference: %s\n", f.Argon2XCryptoPerSec, strings.Join(vs, ", "))
+		}
+	}
 	for _, r := range rows {
 		for _, e := range r.Result.FirstErrors {
 			fmt.Fprintf(out, "  %s %s error: %s\n", r.Backend, r.Mode.Name, e)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sigilauth/sigil/oauth/password"
+	"golang.org/x/crypto/argon2"
 )
 
 // Floor names: what a mode's server CPU per request is compared with.
@@ -135,8 +136,28 @@ type Argon2 struct {
 	Cores float64
 }
 
-// MeasureArgon2 is Argon2Ceiling with the CPU the hashes took.
+// MeasureArgon2 is Argon2Ceiling with the CPU the hashes took. It hashes
+// with password.Hash, the server's own argon2id (memory reused between
+// hashes).
 func MeasureArgon2(d time.Duration, slots int) Argon2 {
+	return measureHashes(d, slots, func() {
+		_, _ = password.Hash("load-test correct horse battery", password.DefaultParams)
+	})
+}
+
+// MeasureArgon2XCrypto is MeasureArgon2 with golang.org/x/crypto's
+// argon2.IDKey, which allocates its memory on every call: the ceiling of a
+// server hashing the way Sigil did before deriveIDKey, for reference.
+func MeasureArgon2XCrypto(d time.Duration, slots int) Argon2 {
+	p := password.DefaultParams
+	salt := []byte("load-test salt 16")
+	return measureHashes(d, slots, func() {
+		_ = argon2.IDKey([]byte("load-test correct horse battery"), salt, p.Time, p.Memory, p.Threads, 32)
+	})
+}
+
+// measureHashes runs hash on slots goroutines for d.
+func measureHashes(d time.Duration, slots int, hash func()) Argon2 {
 	var n atomic.Int64
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -147,7 +168,7 @@ func MeasureArgon2(d time.Duration, slots int) Argon2 {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) {
-				_, _ = password.Hash("load-test correct horse battery", password.DefaultParams)
+				hash()
 				n.Add(1)
 			}
 		}()
