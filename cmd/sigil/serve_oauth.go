@@ -119,19 +119,21 @@ const hashHeadroom = 48 << 20
 // gcSettings returns the soft memory limit and GOGC that serve sets (0:
 // leave the runtime's). Unless GOMEMLIMIT is set, the limit is the argon2id
 // memory of every hash slot plus hashHeadroom, and, unless GOGC is set too,
-// GOGC is gcPercent instead of 100. Each login's hash memory (19 MiB by
-// default) is garbage as soon as it ends: the limit makes the collector
-// free it before the heap grows past the slots' memory, so the RSS stays
-// under slots x 20 MiB + 80 MiB however many logins queue, while between
-// logins the heap of a few MiB may grow fivefold before a collection, so
-// cheap requests (client_credentials, refresh) pay about a quarter of the
-// collection work of GOGC=100. Measured with make bench-server on 2 CPUs
+// GOGC is gcPercent instead of 100. Each hash's memory (19 MiB by
+// default) comes from a pool and goes back to it (see the password
+// package), so during logins the live heap is about the slots' memory: at
+// GOGC=400 the heap could then grow to five times that before a
+// collection, and the limit keeps it, and the RSS, under slots x 20 MiB +
+// 80 MiB however many logins queue. Between logins the heap of a few MiB
+// may grow fivefold before a collection, so cheap requests
+// (client_credentials, refresh) pay about a quarter of the collection
+// work of GOGC=100. Measured with make bench-server on 2 CPUs
 // (2026-12-02): client_credentials ES256 0.066-0.072 ms of server CPU per
 // token instead of 0.080-0.093 ms; a peak RSS of 100-119 MiB during 16
 // concurrent logins instead of 119-138 MiB (the previous limit, + 64 MiB
 // at GOGC=100, did not always hold the 120 MiB bound). Without any limit
 // the peak was 139 MiB and a login cost 4 times the page faults and about
-// 14% more CPU, so the limit stays.
+// 14% more CPU (measured before hash memory was pooled).
 func gcSettings(slots int, memoryKiB uint32, getenv func(string) string) (limit int64, percent int) {
 	if getenv("GOMEMLIMIT") != "" {
 		return 0, 0
