@@ -144,6 +144,8 @@ func deriveIDKey(password, salt []byte, time, memory uint32, threads uint8, keyL
 	// waiting for the next login holds no secret.
 	clear(B)
 	clear(buf[:])
+	clear(final[:])
+	clear(h0[:])
 	if pool != nil {
 		pool.Put(m)
 	}
