@@ -279,8 +279,9 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 			// with the CPU the rest of the machine left to each; these
 			// separate the two.
 			cpu := res.CPUPerRequest()
-			extras = append(extras, fmt.Sprintf("%s: %s: server CPU per login %s = %.2fx the CPU of one hash in the ceiling (%s); the server got %.2f CPUs, the ceiling's hashes %.2f",
-				backend, m.Name, ms(cpu), float64(cpu)/float64(a2.CPUPerHash), ms(a2.CPUPerHash), cpu.Seconds()*res.RPS(), a2.Cores))
+			extras = append(extras, fmt.Sprintf("%s: %s: server CPU per login %s = %.2fx the CPU of one hash in the ceiling (%s); the server got %.2f CPUs, the ceiling's hashes %.2f; the machine left %.2f CPUs idle (%.2f in iowait)",
+				backend, m.Name, ms(cpu), float64(cpu)/float64(a2.CPUPerHash), ms(a2.CPUPerHash), cpu.Seconds()*res.RPS(), a2.Cores,
+				res.Idle.Seconds()/res.Elapsed.Seconds(), res.IOWait.Seconds()/res.Elapsed.Seconds()))
 		}
 		if m.Floor == FloorArgon2 {
 			if mem, err := ProcessMemory(s.PID()); err == nil {

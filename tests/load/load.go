@@ -119,6 +119,10 @@ type Result struct {
 	// ServerCPU is the server's user+system CPU time during the measured
 	// phase (0 when no PID was given).
 	ServerCPU time.Duration
+	// Idle and IOWait are the CPU time no process used during the measured
+	// phase, machine-wide (/proc/stat), and the part of it the kernel
+	// counted as waiting for I/O (0 when /proc/stat is unreadable).
+	Idle, IOWait time.Duration
 }
 
 // RPS is requests (successful or not) per second of the measured phase.
@@ -225,6 +229,7 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 
 	sleepCtx(ctx, o.Warmup)
 	cpu0, _ := ProcessCPU(o.PID)
+	idle0, iow0, idleErr0 := MachineIdle()
 	start := time.Now()
 	phase.Store(measuring)
 	deadline := time.NewTimer(o.Duration)
@@ -239,6 +244,7 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 	phase.Store(done)
 	elapsed := time.Since(start)
 	cpu1, _ := ProcessCPU(o.PID)
+	idle1, iow1, idleErr1 := MachineIdle()
 	cancel()
 	<-finished
 
@@ -253,6 +259,9 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 	}
 	if o.PID > 0 {
 		r.ServerCPU = cpu1 - cpu0
+	}
+	if idleErr0 == nil && idleErr1 == nil {
+		r.Idle, r.IOWait = idle1-idle0, iow1-iow0
 	}
 	return r, nil
 }
@@ -342,6 +351,28 @@ func ProcessCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// MachineIdle returns the CPU time every CPU has spent idle so far, and the
+// part of it counted as waiting for I/O, from the first line of /proc/stat
+// (idle and iowait, the 4th and 5th values).
+func MachineIdle() (idle, iowait time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, errors.New("parse /proc/stat")
+	}
+	id, err1 := strconv.ParseInt(f[4], 10, 64)
+	iow, err2 := strconv.ParseInt(f[5], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, errors.New("parse /proc/stat")
+	}
+	tick := time.Second / clockTicks
+	return time.Duration(id+iow) * tick, time.Duration(iow) * tick, nil
 }
 
 // Memory is a process's resident set size now and at its peak.

@@ -87,3 +87,24 @@ func TestRenderYAML(t *testing.T) {
 		t.Fatalf("renderYAML:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestMachineIdle checks the /proc/stat reading behind the bench's idle
+// CPUs: it parses, never runs backwards, and counts iowait within idle.
+func TestMachineIdle(t *testing.T) {
+	idle0, iow0, err := MachineIdle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle1, iow1, err := MachineIdle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case idle0 <= 0:
+		t.Errorf("idle %v since boot, want > 0", idle0)
+	case iow0 > idle0 || iow1 > idle1:
+		t.Errorf("iowait %v/%v exceeds idle %v/%v", iow0, iow1, idle0, idle1)
+	case idle1 < idle0 || iow1 < iow0:
+		t.Errorf("idle went from %v to %v, iowait from %v to %v", idle0, idle1, iow0, iow1)
+	}
+}
