@@ -162,3 +162,26 @@ func TestXCryptoAudited(t *testing.T) {
 		t.Fatalf("golang.org/x/crypto is %s; deriveIDKey links to argon2.processBlocks as read in %s: re-read it, then update auditedXCrypto", required[0], auditedXCrypto)
 	}
 }
+
+// BenchmarkIDKey compares x/crypto's IDKey, which allocates its memory on
+// every call, with deriveIDKey, which reuses it, at DefaultParams, one
+// derivation per CPU in parallel as a busy server runs them. Report the
+// ratio of the two ns/op from one run, not either alone.
+func BenchmarkIDKey(b *testing.B) {
+	p := DefaultParams
+	for _, bc := range []struct {
+		name   string
+		derive func(pw, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+	}{
+		{name: "x/crypto IDKey", derive: argon2.IDKey},
+		{name: "deriveIDKey", derive: deriveIDKey},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bc.derive([]byte("correct horse"), []byte("0123456789abcdef"), p.Time, p.Memory, p.Threads, keyLen)
+				}
+			})
+		})
+	}
+}
