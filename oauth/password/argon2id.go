@@ -54,32 +54,31 @@ func processBlocks(B []block, time, memory, threads uint32, mode int)
 // memoryPools hold cleared working memory, one pool per block count. A
 // pool's buffers go when the garbage collector has run twice without them
 // being used, so an idle server gives its hash memory back within minutes.
-var memoryPools sync.Map // uint32 block count -> *sync.Pool of *[]block
+var memoryPools struct {
+	sync.Mutex
+	bySize map[uint32]*sync.Pool // block count -> pool of *[]block
+}
 
 // maxPooledSizes bounds the distinct block counts pooled; a stored hash with
 // yet another memory cost allocates and drops its memory as IDKey does.
 const maxPooledSizes = 8
 
-var pooledSizes struct {
-	sync.Mutex
-	n int
-}
-
+// memoryPool returns the pool for blocks, or nil when maxPooledSizes other
+// sizes have one. (One lock per hash: nothing next to a 20 ms derivation.)
 func memoryPool(blocks uint32) *sync.Pool {
-	if p, ok := memoryPools.Load(blocks); ok {
-		return p.(*sync.Pool)
+	memoryPools.Lock()
+	defer memoryPools.Unlock()
+	if p, ok := memoryPools.bySize[blocks]; ok {
+		return p
 	}
-	pooledSizes.Lock()
-	defer pooledSizes.Unlock()
-	if p, ok := memoryPools.Load(blocks); ok {
-		return p.(*sync.Pool)
-	}
-	if pooledSizes.n >= maxPooledSizes {
+	if len(memoryPools.bySize) >= maxPooledSizes {
 		return nil
 	}
-	pooledSizes.n++
+	if memoryPools.bySize == nil {
+		memoryPools.bySize = make(map[uint32]*sync.Pool)
+	}
 	p := &sync.Pool{}
-	memoryPools.Store(blocks, p)
+	memoryPools.bySize[blocks] = p
 	return p
 }
 
