@@ -7,15 +7,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sigilauth/sigil/configs"
 	"github.com/sigilauth/sigil/oauth/password"
 	"github.com/sigilauth/sigil/storage"
+	"github.com/sigilauth/sigil/storage/bolt"
 )
 
 // allFamilies is every family issue 11 asks /metrics to show.
@@ -158,6 +162,11 @@ func TestMetricsAfterTokensAndRotation(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The logins and refreshes above committed to the bolt file.
+	commits, writes := metricValue(t, text, "sigil_bolt_commits_total"), metricValue(t, text, "sigil_bolt_commit_writes_total")
+	if commits < 1 || writes < commits || metricValue(t, text, "sigil_bolt_commit_seconds_total") <= 0 {
+		t.Errorf("bolt commit metrics: %v commits, %v writes; want at least one commit, a write per commit and some time", commits, writes)
+	}
 	if problems, err := testutil.GatherAndLint(srv.registry); err != nil || len(problems) > 0 {
 		t.Errorf("metric lint: %v %v", err, problems)
 	}
@@ -176,5 +185,54 @@ func TestMetricsListenKeepsMetricsOffThePublicHandler(t *testing.T) {
 	srv.metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "sigil_key_age_seconds") {
 		t.Fatalf("metrics handler: %d", rec.Code)
+	}
+}
+
+// metricValue returns the value of the unlabelled sample name in an
+// exposition text.
+func metricValue(t *testing.T, text, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no sample %s", name)
+	return 0
+}
+
+// TestCommitMetricsOnlyForBolt: the group-commit counters are registered
+// for a store that keeps them and for no other.
+func TestCommitMetricsOnlyForBolt(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "sigil.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range []struct {
+		name  string
+		store storage.Store
+		want  int
+	}{
+		{"bolt", st, 3},
+		{"store without commit totals", struct{ storage.Store }{st}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			if err := registerCommitMetrics(reg, tc.store); err != nil {
+				t.Fatal(err)
+			}
+			fams, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fams) != tc.want {
+				t.Errorf("%d metric families registered, want %d", len(fams), tc.want)
+			}
+		})
 	}
 }

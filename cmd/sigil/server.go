@@ -62,6 +62,9 @@ func newServer(ctx context.Context, cfg configs.Config, store storage.Store, log
 		return nil, err
 	}
 	reg := newRegistry()
+	if err := registerCommitMetrics(reg, store); err != nil {
+		return nil, err
+	}
 	// Every storage call of the server has its own deadline and is
 	// measured; the caller still owns (and closes) the wrapped store.
 	inst, err := instrumented.New(store, instrumented.Options{Backend: cfg.Storage.Backend, Timeout: cfg.Storage.Timeout, Registerer: reg})

@@ -3,6 +3,8 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -30,6 +32,50 @@ type groupCommit struct {
 	reqs chan *writeReq
 	quit chan struct{}
 	done chan struct{}
+
+	// commits, writes and nanos are the running totals of CommitStats.
+	commits, writes, nanos atomic.Uint64
+}
+
+// CommitStats are running totals of a Store's group commits since Open.
+// Commits over time is the write rate the disk sees, Writes/Commits how
+// well concurrent writes share a commit, and Time/Commits the latency of
+// one commit, fsyncs included: on a slow disk it rises first.
+type CommitStats struct {
+	// Commits counts the read-write transactions that reached their
+	// commit, whether it succeeded or not. A batch rolled back because one
+	// of its writes failed is not counted: it runs again without that write.
+	Commits uint64
+	// Writes counts the write calls carried by the transactions that
+	// committed.
+	Writes uint64
+	// Time is the wall time of the counted transactions, from the first
+	// write function to the end of the last fsync.
+	Time time.Duration
+}
+
+func (g *groupCommit) stats() CommitStats {
+	return CommitStats{Commits: g.commits.Load(), Writes: g.writes.Load(), Time: time.Duration(g.nanos.Load())}
+}
+
+// update runs fn, which holds n write functions, in one transaction and
+// counts the transaction if it reached its commit.
+func (g *groupCommit) update(n int, fn func(*bbolt.Tx) error) error {
+	start := time.Now()
+	var fnErr error
+	err := g.db.Update(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil {
+		return err // rolled back: nothing reached the disk
+	}
+	g.nanos.Add(uint64(time.Since(start)))
+	g.commits.Add(1)
+	if err == nil {
+		g.writes.Add(uint64(n))
+	}
+	return err
 }
 
 type writeReq struct {
@@ -94,7 +140,7 @@ func (g *groupCommit) commit(batch []*writeReq) {
 	var solo []*writeReq
 	for len(batch) > 0 {
 		failed := -1
-		err := g.db.Update(func(tx *bbolt.Tx) error {
+		err := g.update(len(batch), func(tx *bbolt.Tx) error {
 			for i, r := range batch {
 				if err := runWrite(r.fn, tx); err != nil {
 					failed = i
@@ -113,7 +159,7 @@ func (g *groupCommit) commit(batch []*writeReq) {
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
 	for _, r := range solo {
-		r.res <- g.db.Update(func(tx *bbolt.Tx) error { return runWrite(r.fn, tx) })
+		r.res <- g.update(1, func(tx *bbolt.Tx) error { return runWrite(r.fn, tx) })
 	}
 }
 

@@ -23,6 +23,7 @@ func TestGroupCommitCoalesces(t *testing.T) {
 	errFail := errors.New("refused")
 
 	txIDs := make([]int, n)
+	stats0 := s.CommitStats()
 
 	hold, held := make(chan struct{}), make(chan struct{})
 	holdDone := make(chan error, 1)
@@ -78,6 +79,16 @@ func TestGroupCommitCoalesces(t *testing.T) {
 	}
 	if len(shared) != 1 {
 		t.Fatalf("the %d queued writes committed in %d transactions (%v), want 1", n-1, len(shared), shared)
+	}
+	// Counted: the held write's commit and the batch's, with 1 + n-1
+	// writes; not the batch rolled back for the failing write, nor that
+	// write's own rolled-back run.
+	stats := s.CommitStats()
+	if c, w := stats.Commits-stats0.Commits, stats.Writes-stats0.Writes; c != 2 || w != n {
+		t.Errorf("CommitStats counted %d commits and %d writes, want 2 and %d", c, w, n)
+	}
+	if stats.Time <= stats0.Time {
+		t.Errorf("CommitStats.Time did not grow: %v then %v", stats0.Time, stats.Time)
 	}
 	_ = s.db.View(func(tx *bbolt.Tx) error {
 		for i := range n {

@@ -150,6 +150,9 @@ func Open(path string, opts Options) (*Store, error) {
 // Path returns the file path given to Open.
 func (s *Store) Path() string { return s.path }
 
+// CommitStats returns the running totals of the store's group commits.
+func (s *Store) CommitStats() CommitStats { return s.writes.stats() }
+
 // Close releases the file lock and closes the file. Calling it again is a
 // no-op; every other method fails once the store is closed.
 func (s *Store) Close() error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -269,9 +270,18 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 			_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.PID()), []byte("5"), 0)
 		}
 		before, _ := s.StoredBytes(ctx)
-		res, err := Run(ctx, m.Name, Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: s.PID(), Setup: m.Setup}, m.Op)
+		opt := Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: s.PID(), Setup: m.Setup}
+		if backend == "bolt" {
+			opt.Counters = func(ctx context.Context) (map[string]float64, error) {
+				return MetricValues(ctx, metricsClient, s.URL, boltCommitMetrics...)
+			}
+		}
+		res, err := Run(ctx, m.Name, opt, m.Op)
 		if err != nil {
 			return nil, nil, err
+		}
+		if line := commitLine(backend, m.Name, res); line != "" {
+			extras = append(extras, line)
 		}
 		rows = append(rows, BenchRow{Backend: backend, Mode: m, Result: res, Argon2PerSec: ceiling})
 		if m.Floor == FloorArgon2 && res.Requests > 0 && a2.CPUPerHash > 0 {
@@ -303,6 +313,26 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// boltCommitMetrics are the group-commit counters of a bolt server.
+var boltCommitMetrics = []string{"sigil_bolt_commits_total", "sigil_bolt_commit_writes_total", "sigil_bolt_commit_seconds_total"}
+
+// metricsClient reads /metrics, apart from the load's connections.
+var metricsClient = &http.Client{Timeout: 10 * time.Second}
+
+// commitLine says how a mode used the bolt group commit: commits per
+// request, writes sharing a commit, and the time of one commit (fsyncs
+// included). It is empty for a mode that committed nothing, or without the
+// counters.
+func commitLine(backend, mode string, r Result) string {
+	commits := r.Counters["sigil_bolt_commits_total"]
+	if commits <= 0 || r.Requests == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s: %.2f commits per request, %.2f writes per commit, %.3fms per commit (fsyncs included)",
+		backend, mode, commits/float64(r.Requests), r.Counters["sigil_bolt_commit_writes_total"]/commits,
+		r.Counters["sigil_bolt_commit_seconds_total"]/commits*1e3)
+}
 
 // RefreshStateCheck runs n refreshes of sessions sessions on a fresh bolt
 // deployment, stops it and reports what the file holds: records per bucket

@@ -105,6 +105,10 @@ type Options struct {
 	Client *http.Client
 	// Setup, when set, runs once per worker before the warm-up.
 	Setup func(ctx context.Context, w *Worker) error
+	// Counters, when set, reads server counters just before and just
+	// after the measured phase (outside the CPU reading); Result.Counters
+	// holds what each grew by.
+	Counters func(ctx context.Context) (map[string]float64, error)
 }
 
 // Result is what one run measured.
@@ -123,6 +127,9 @@ type Result struct {
 	// phase, machine-wide (/proc/stat), and the part of it the kernel
 	// counted as waiting for I/O (0 when /proc/stat is unreadable).
 	Idle, IOWait time.Duration
+	// Counters is what each of Options.Counters grew by during the
+	// measured phase (nil without Options.Counters, or if a read failed).
+	Counters map[string]float64
 }
 
 // RPS is requests (successful or not) per second of the measured phase.
@@ -228,6 +235,7 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 	}
 
 	sleepCtx(ctx, o.Warmup)
+	counters0, countersErr := readCounters(ctx, o.Counters)
 	cpu0, _ := ProcessCPU(o.PID)
 	idle0, iow0, idleErr0 := MachineIdle()
 	start := time.Now()
@@ -245,6 +253,7 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 	elapsed := time.Since(start)
 	cpu1, _ := ProcessCPU(o.PID)
 	idle1, iow1, idleErr1 := MachineIdle()
+	counters1, countersErr1 := readCounters(ctx, o.Counters)
 	cancel()
 	<-finished
 
@@ -263,7 +272,23 @@ func Run(ctx context.Context, name string, o Options, op Op) (Result, error) {
 	if idleErr0 == nil && idleErr1 == nil {
 		r.Idle, r.IOWait = idle1-idle0, iow1-iow0
 	}
+	if o.Counters != nil && countersErr == nil && countersErr1 == nil {
+		r.Counters = make(map[string]float64, len(counters1))
+		for k, v := range counters1 {
+			if v0, ok := counters0[k]; ok {
+				r.Counters[k] = v - v0
+			}
+		}
+	}
 	return r, nil
+}
+
+// readCounters calls read, if set.
+func readCounters(ctx context.Context, read func(context.Context) (map[string]float64, error)) (map[string]float64, error) {
+	if read == nil {
+		return nil, nil
+	}
+	return read(ctx)
 }
 
 // pace returns a channel that yields rate tokens per second until ctx ends.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -398,24 +399,53 @@ func soakOp(d *Deployment, hand func(string)) Op {
 
 // Goroutines reads go_goroutines from the server's /metrics.
 func Goroutines(ctx context.Context, c *http.Client, base string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	v, err := MetricValues(ctx, c, base, "go_goroutines")
 	if err != nil {
 		return 0, err
+	}
+	g, ok := v["go_goroutines"]
+	if !ok {
+		return 0, fmt.Errorf("no go_goroutines in %s/metrics", base)
+	}
+	return int(g), nil
+}
+
+// MetricValues reads the unlabelled samples names from the server's
+// /metrics. A name the server does not expose is absent from the map.
+func MetricValues(ctx context.Context, c *http.Client, base string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: status %d", base, resp.StatusCode)
+	}
+	return parseMetrics(resp.Body, names)
+}
+
+// parseMetrics picks the unlabelled samples names out of an exposition
+// text.
+func parseMetrics(r io.Reader, names []string) (map[string]float64, error) {
+	v := make(map[string]float64, len(names))
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(names, name) {
+			continue
 		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			return nil, fmt.Errorf("metric %s: %w", name, err)
+		}
+		v[name] = f
 	}
-	return 0, fmt.Errorf("no go_goroutines in %s/metrics", base)
+	return v, sc.Err()
 }
 
 // jwksHas reports whether the server's JWKS lists kid now.

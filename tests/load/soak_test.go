@@ -108,3 +108,64 @@ func TestMachineIdle(t *testing.T) {
 		t.Errorf("idle went from %v to %v, iowait from %v to %v", idle0, idle1, iow0, iow1)
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	const text = `# HELP sigil_bolt_commits_total bbolt transactions.
+# TYPE sigil_bolt_commits_total counter
+sigil_bolt_commits_total 42
+sigil_bolt_commit_seconds_total 0.125
+sigil_logins_total{result="success"} 7
+go_goroutines 12
+`
+	for _, tc := range []struct {
+		name    string
+		text    string
+		names   []string
+		want    map[string]float64
+		wantErr bool
+	}{
+		{"picks the names asked", text, []string{"sigil_bolt_commits_total", "go_goroutines"}, map[string]float64{"sigil_bolt_commits_total": 42, "go_goroutines": 12}, false},
+		{"float value", text, []string{"sigil_bolt_commit_seconds_total"}, map[string]float64{"sigil_bolt_commit_seconds_total": 0.125}, false},
+		{"labelled sample is not the unlabelled name", text, []string{"sigil_logins_total"}, map[string]float64{}, false},
+		{"absent name is left out", text, []string{"sigil_bolt_commit_writes_total"}, map[string]float64{}, false},
+		{"unparsable value", "go_goroutines many\n", []string{"go_goroutines"}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMetrics(strings.NewReader(tc.text), tc.names)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestCommitLine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"no counters", Result{Requests: 10}, ""},
+		{"no commits", Result{Requests: 10, Counters: map[string]float64{"sigil_bolt_commits_total": 0}}, ""},
+		{"commits", Result{Requests: 100, Counters: map[string]float64{
+			"sigil_bolt_commits_total": 300, "sigil_bolt_commit_writes_total": 330, "sigil_bolt_commit_seconds_total": 0.24,
+		}}, "bolt: password: 3.00 commits per request, 1.10 writes per commit, 0.800ms per commit (fsyncs included)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := commitLine("bolt", "password", tc.r); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
