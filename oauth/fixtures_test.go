@@ -34,6 +34,22 @@ type faultStore struct {
 	samplesGate chan struct{}
 	// samples counts PasswordHashSamples calls.
 	samples atomic.Int32
+	// shared records, per write method, whether its last call's context
+	// carried storage.WithSharedCommit.
+	shared sync.Map
+}
+
+// sharedCommit reports what shared recorded for method (false if never
+// called).
+func (f *faultStore) sharedCommit(method string) bool {
+	v, _ := f.shared.Load(method)
+	b, _ := v.(bool)
+	return b
+}
+
+func (f *faultStore) ResetLogin(ctx context.Context, username, userID string) error {
+	f.shared.Store("ResetLogin", storage.SharedCommit(ctx))
+	return f.Store.ResetLogin(ctx, username, userID)
 }
 
 func (f *faultStore) PasswordHashSamples(ctx context.Context) ([]string, error) {
@@ -83,6 +99,7 @@ func (f *faultStore) GetClient(ctx context.Context, id string) (storage.Client, 
 	return f.Store.GetClient(ctx, id)
 }
 func (f *faultStore) CreateFamily(ctx context.Context, fam storage.RefreshFamily) error {
+	f.shared.Store("CreateFamily", storage.SharedCommit(ctx))
 	if err := f.fail("CreateFamily"); err != nil {
 		return err
 	}
@@ -119,6 +136,7 @@ func (f *faultStore) IsAccessTokenDenied(ctx context.Context, jti string, now ti
 	return f.Store.IsAccessTokenDenied(ctx, jti, now)
 }
 func (f *faultStore) AdmitLogin(ctx context.Context, username string, now time.Time, ttl time.Duration, lockFor func(int) time.Duration) (storage.LoginAdmission, error) {
+	f.shared.Store("AdmitLogin", storage.SharedCommit(ctx))
 	if err := f.fail("AdmitLogin"); err != nil {
 		return storage.LoginAdmission{}, err
 	}

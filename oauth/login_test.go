@@ -453,6 +453,46 @@ func TestHashQueue(t *testing.T) {
 	}
 }
 
+// TestLoginWritesShareCommits: while other logins hash or queue, the writes
+// that end a login (the counter reset, the refresh family) may wait to
+// share a commit with theirs; a lone login's writes, and the counting write
+// that must be durable before the password is checked, never wait.
+func TestLoginWritesShareCommits(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		busySlots  int
+		waiting    int64
+		wantShared bool
+	}{
+		{"lone login", 0, 0, false},
+		{"another login hashing", 1, 0, true},
+		{"a login queued", 0, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.PasswordHashConcurrency = 2 })
+			for range tc.busySlots {
+				e.svc.hashSlots <- struct{}{}
+			}
+			e.svc.hashWaiting.Add(tc.waiting)
+			if r := e.login("offline_access"); r.RefreshToken == "" {
+				t.Fatal("no refresh token")
+			}
+			for _, m := range []struct {
+				method string
+				want   bool
+			}{
+				{"AdmitLogin", false},
+				{"ResetLogin", tc.wantShared},
+				{"CreateFamily", tc.wantShared},
+			} {
+				if got := e.store.sharedCommit(m.method); got != m.want {
+					t.Errorf("%s: shared commit %v, want %v", m.method, got, m.want)
+				}
+			}
+		})
+	}
+}
+
 func TestHashSlotHonoursContext(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.PasswordHashConcurrency = 1; c.PasswordHashWait = time.Hour })
 	e.svc.hashSlots <- struct{}{}

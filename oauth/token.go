@@ -211,13 +211,24 @@ func (s *Service) login(ctx context.Context, username, pw string, ip netip.Addr)
 	if s.buckets != nil {
 		s.buckets.give(ip, now)
 	}
-	if err := s.store.ResetLogin(ctx, username, u.ID); err != nil {
+	if err := s.store.ResetLogin(s.loginWrite(ctx), username, u.ID); err != nil {
 		s.log.Warn("reset login failures", "user_id", u.ID, "err", err)
 	}
 	if rehash {
 		s.rehash(ctx, &u, pw)
 	}
 	return &u, nil
+}
+
+// loginWrite returns the context for a write that ends a login: while
+// other logins hold or wait for a hash slot, their own writes will follow
+// within about one hash, so the write may wait to share their commit (see
+// storage.WithSharedCommit). A lone login's writes commit at once.
+func (s *Service) loginWrite(ctx context.Context) context.Context {
+	if len(s.hashSlots) > 0 || s.hashWaiting.Load() > 0 {
+		return storage.WithSharedCommit(ctx)
+	}
+	return ctx
 }
 
 // checkPassword is the part of login that holds a hash slot: it counts the
@@ -296,7 +307,7 @@ func (s *Service) issueForLogin(ctx context.Context, client storage.Client, user
 		ExpiresAt: now.Add(lt.RefreshTTL),
 	}
 	tok := firstRefreshToken(lt, &fam, now)
-	if err := s.store.CreateFamily(ctx, fam); err != nil {
+	if err := s.store.CreateFamily(s.loginWrite(ctx), fam); err != nil {
 		return nil, storeErr("create refresh family", err)
 	}
 	resp.RefreshToken = tok

@@ -1,6 +1,10 @@
 package storage
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+)
 
 func TestPasswordHashScheme(t *testing.T) {
 	bcryptTail := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"
@@ -24,6 +28,27 @@ func TestPasswordHashScheme(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := PasswordHashScheme(tc.hash); got != tc.want {
 				t.Fatalf("PasswordHashScheme(%q) = %q, want %q", tc.hash, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSharedCommit(t *testing.T) {
+	shared := WithSharedCommit(context.Background())
+	child, cancel := context.WithTimeout(shared, time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"plain context", context.Background(), false},
+		{"marked", shared, true},
+		{"derived from a marked one (a storage deadline)", child, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SharedCommit(tc.ctx); got != tc.want {
+				t.Errorf("SharedCommit = %v, want %v", got, tc.want)
 			}
 		})
 	}

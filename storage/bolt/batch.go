@@ -12,11 +12,20 @@ import (
 // maxBatch bounds the write functions one group commit runs.
 const maxBatch = 256
 
+// maxLinger bounds how long a batch of writes that may wait
+// (storage.WithSharedCommit) is held back for company: about one argon2id
+// hash at Sigil's default cost, the time within which a login queue's next
+// write arrives.
+const maxLinger = 25 * time.Millisecond
+
 // groupCommit is the store's single writer: it runs the write functions
 // that queued while the previous commit was being flushed in one
-// read-write transaction, so concurrent writes share one commit and one
-// fsync. There is no timer: a lone write commits at once, and a batch grows
-// only while the disk is busy with the one before it.
+// read-write transaction, so concurrent writes share one commit and its
+// fsyncs. A batch grows while the disk is busy with the one before it; a
+// lone write commits at once, unless every write of the batch may wait
+// (storage.WithSharedCommit): such a batch is held back until a write
+// that may not wait arrives, the batch is full or maxLinger has passed,
+// and then commits with whatever arrived meanwhile.
 //
 // Each caller learns its result only after the transaction holding its
 // write has committed (and been fsynced), so nothing is acknowledged before
@@ -32,6 +41,11 @@ type groupCommit struct {
 	reqs chan *writeReq
 	quit chan struct{}
 	done chan struct{}
+
+	// lingerTimer starts the wait of a batch that may wait: its channel
+	// fires when the wait is over, and stop releases it (a timer of
+	// maxLinger; tests replace it).
+	lingerTimer func() (fire <-chan time.Time, stop func())
 
 	// commits, writes and nanos are the running totals of CommitStats.
 	commits, writes, nanos atomic.Uint64
@@ -81,6 +95,9 @@ func (g *groupCommit) update(n int, fn func(*bbolt.Tx) error) error {
 type writeReq struct {
 	fn  func(*bbolt.Tx) error
 	res chan error
+	// linger: the write may wait up to maxLinger for others to share its
+	// commit (storage.WithSharedCommit).
+	linger bool
 }
 
 // panicError carries a panic of a write function to its caller.
@@ -89,15 +106,16 @@ type panicError struct{ v any }
 func (p panicError) Error() string { return fmt.Sprintf("panic in write: %v", p.v) }
 
 func newGroupCommit(db *bbolt.DB) *groupCommit {
-	g := &groupCommit{db: db, reqs: make(chan *writeReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	g := &groupCommit{db: db, reqs: make(chan *writeReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), lingerTimer: lingerTimer}
 	go g.run()
 	return g
 }
 
 // do runs fn in a committed transaction (shared with concurrent writes) and
-// returns its error, or the commit's. A panic in fn is re-raised here.
-func (g *groupCommit) do(fn func(*bbolt.Tx) error) error {
-	r := &writeReq{fn: fn, res: make(chan error, 1)}
+// returns its error, or the commit's. With linger, fn may wait to share a
+// later write's commit (see groupCommit). A panic in fn is re-raised here.
+func (g *groupCommit) do(fn func(*bbolt.Tx) error, linger bool) error {
+	r := &writeReq{fn: fn, res: make(chan error, 1), linger: linger}
 	g.reqs <- r
 	err := <-r.res
 	var p panicError
@@ -123,17 +141,50 @@ func (g *groupCommit) run() {
 			return
 		}
 		batch := []*writeReq{first}
+		lingering := first.linger
 	drain:
 		for len(batch) < maxBatch {
 			select {
 			case r := <-g.reqs:
 				batch = append(batch, r)
+				lingering = lingering && r.linger
 			default:
 				break drain
 			}
 		}
+		if lingering && len(batch) < maxBatch {
+			batch = g.linger(batch)
+		}
 		g.commit(batch)
 	}
+}
+
+// linger holds back a batch whose writes all may wait: it gathers the
+// writes that arrive until one that may not wait arrives, the batch is
+// full, the linger timer fires or the writer stops.
+func (g *groupCommit) linger(batch []*writeReq) []*writeReq {
+	fire, stop := g.lingerTimer()
+	defer stop()
+	for len(batch) < maxBatch {
+		select {
+		case r := <-g.reqs:
+			batch = append(batch, r)
+			if !r.linger {
+				return batch
+			}
+		case <-fire:
+			return batch
+		case <-g.quit:
+			return batch
+		}
+	}
+	return batch
+}
+
+// lingerTimer is the default groupCommit.lingerTimer.
+func lingerTimer() (<-chan time.Time, func()) {
+	t := time.NewTimer(maxLinger)
+	return t.C, func() { t.Stop() }
 }
 
 func (g *groupCommit) commit(batch []*writeReq) {

@@ -12,9 +12,11 @@
 // AdmitLogin, the Create methods) runs inside one read-write
 // transaction and is therefore atomic. Concurrent writes are group-committed:
 // those that queue while a commit is being flushed share the next
-// transaction and its fsync, and none returns before its commit is durable. The file is held under an
-// exclusive lock while open: a second process (or a second Open in the same
-// process) fails after Options.LockTimeout.
+// transaction and its fsyncs, and none returns before its commit is
+// durable. A write whose context carries storage.WithSharedCommit may be
+// held back for up to 25 ms to share the commit of writes that follow it.
+// The file is held under an exclusive lock while open: a second process
+// (or a second Open in the same process) fails after Options.LockTimeout.
 package bolt
 
 import (
@@ -218,7 +220,7 @@ func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	if err := s.write(fn); err != nil {
+	if err := s.write(fn, storage.SharedCommit(ctx)); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil
@@ -226,13 +228,13 @@ func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) err
 
 // write runs fn through the group commit, or, once the store is closed,
 // through bbolt (which fails with ErrDatabaseNotOpen).
-func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
+func (s *Store) write(fn func(tx *bbolt.Tx) error, linger bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return s.db.Update(fn)
 	}
-	return s.writes.do(fn)
+	return s.writes.do(fn, linger)
 }
 
 // expired reports whether a record expiring at exp is expired at now.
