@@ -71,6 +71,20 @@ type BenchRow struct {
 	// Argon2PerSec is the argon2id ceiling measured just before an
 	// argon2-bound mode (0 for others).
 	Argon2PerSec float64
+	// FloorBefore and FloorAfter are the CPU per request of the mode's
+	// floor measured again just before and just after it (Mode.Bracket;
+	// 0 for others).
+	FloorBefore, FloorAfter time.Duration
+}
+
+// bracketFloor is the floor a bracketed row is compared with: the mean of
+// the measurements just before and after it, which cancels a drift of the
+// machine's speed during the run (0 when not bracketed).
+func (r BenchRow) bracketFloor() time.Duration {
+	if r.FloorBefore <= 0 || r.FloorAfter <= 0 {
+		return 0
+	}
+	return (r.FloorBefore + r.FloorAfter) / 2
 }
 
 // Bench measures the floors, then every mode on bolt (and MongoDB), and
@@ -86,7 +100,12 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	if f.Crypto, err = MeasureCrypto(time.Second); err != nil {
 		return err
 	}
-	if f.GET, f.POST, err = measureHTTPFloor(ctx, o); err != nil {
+	fl, err := startFloor(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer fl.stop()
+	if f.GET, f.POST, err = fl.measure(ctx, o); err != nil {
 		return err
 	}
 	f.Argon2Slots = runtime.NumCPU()
@@ -100,7 +119,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		backends = append(backends, "mongo")
 	}
 	for _, b := range backends {
-		r, ex, err := benchBackend(ctx, o, b)
+		r, ex, err := benchBackend(ctx, o, b, fl)
 		if err != nil {
 			return fmt.Errorf("%s: %w", b, err)
 		}
@@ -143,6 +162,11 @@ func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
 			fmt.Fprintf(tw, "  again, just before %s %s\t%.1f\t\t\n", r.Backend, r.Mode.Name, r.Argon2PerSec)
 		}
 	}
+	for _, r := range rows {
+		if r.bracketFloor() > 0 {
+			fmt.Fprintf(tw, "%s, just before and after %s %s\t\t%s %s\t\n", r.Mode.Floor, r.Backend, r.Mode.Name, ms(r.FloorBefore), ms(r.FloorAfter))
+		}
+	}
 	_ = tw.Flush()
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -154,6 +178,8 @@ func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
 			if r.Argon2PerSec > 0 {
 				vs = fmt.Sprintf("%.0f%%", 100*res.RPS()/r.Argon2PerSec)
 			}
+		} else if fc := r.bracketFloor(); fc > 0 {
+			vs = fmt.Sprintf("%.2fx", float64(res.CPUPerRequest())/float64(fc))
 		} else if fc := f.CPU(r.Mode.Floor); fc > 0 {
 			vs = fmt.Sprintf("%.2fx", float64(res.CPUPerRequest())/float64(fc))
 		}
@@ -171,6 +197,15 @@ func WriteTable(out io.Writer, f Floors, rows []BenchRow, o BenchOptions) {
 		if len(vs) > 0 {
 			fmt.Fprintf(out, "logins against the x/crypto IDKey ceiling (%.1f/s), for reference: %s\n", f.Argon2XCryptoPerSec, strings.Join(vs, ", "))
 		}
+	}
+	var start []string
+	for _, r := range rows {
+		if fc := f.CPU(r.Mode.Floor); r.bracketFloor() > 0 && fc > 0 {
+			start = append(start, fmt.Sprintf("%s %s %.2fx", r.Backend, r.Mode.Name, float64(r.Result.CPUPerRequest())/float64(fc)))
+		}
+	}
+	if len(start) > 0 {
+		fmt.Fprintf(out, "against the floors measured at the start of the run, for reference: %s\n", strings.Join(start, ", "))
 	}
 	for _, r := range rows {
 		for _, e := range r.Result.FirstErrors {
@@ -193,34 +228,70 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// measureHTTPFloor starts `Self floor` and measures GET and POST against it.
-func measureHTTPFloor(ctx context.Context, o BenchOptions) (Result, Result, error) {
+// floorServer is the `Self floor` process, the Go hello-world server. It
+// runs for the whole bench, so that a mode's floor can be measured again
+// beside it.
+type floorServer struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// startFloor starts `Self floor` on loopback.
+func startFloor(ctx context.Context, o BenchOptions) (*floorServer, error) {
 	cmd := exec.CommandContext(ctx, o.Self, "floor")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return Result{}, Result{}, err
+		return nil, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return Result{}, Result{}, err
+		return nil, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	fl := &floorServer{cmd: cmd}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return Result{}, Result{}, fmt.Errorf("floor server: %w", err)
+		fl.stop()
+		return nil, fmt.Errorf("floor server: %w", err)
 	}
-	base := "http://" + strings.TrimSpace(line)
-	if err := CheckLoopback(base); err != nil {
-		return Result{}, Result{}, err
+	fl.base = "http://" + strings.TrimSpace(line)
+	if err := CheckLoopback(fl.base); err != nil {
+		fl.stop()
+		return nil, err
 	}
-	get, post := FloorOps(base)
-	opt := Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: cmd.Process.Pid}
+	return fl, nil
+}
+
+func (fl *floorServer) stop() { _ = fl.cmd.Process.Kill(); _ = fl.cmd.Wait() }
+
+// measure measures GET and POST against the floor server.
+func (fl *floorServer) measure(ctx context.Context, o BenchOptions) (Result, Result, error) {
+	get, post := FloorOps(fl.base)
+	opt := Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: fl.cmd.Process.Pid}
 	g, err := Run(ctx, "GET floor", opt, get)
 	if err != nil {
 		return Result{}, Result{}, err
 	}
 	p, err := Run(ctx, "POST floor", opt, post)
 	return g, p, err
+}
+
+// measureFloor measures the named floor again (only FloorPOSTP256 is
+// bracketed today): the form POST against the floor server and a P-256
+// signature, as at the start of the run.
+func (fl *floorServer) measureFloor(ctx context.Context, o BenchOptions, name string) (time.Duration, error) {
+	if name != FloorPOSTP256 {
+		return 0, fmt.Errorf("floor %q cannot be measured again", name)
+	}
+	_, post := FloorOps(fl.base)
+	p, err := Run(ctx, "POST floor", Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: fl.cmd.Process.Pid}, post)
+	if err != nil {
+		return 0, err
+	}
+	sign, err := MeasureP256Sign(time.Second)
+	if err != nil {
+		return 0, err
+	}
+	return p.CPUPerRequest() + sign, nil
 }
 
 // benchSettings are the server settings of the bench: both algorithms,
@@ -234,7 +305,7 @@ var benchSettings = map[string]string{
 	"tokens.refresh_reuse_grace": "0s",
 }
 
-func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchRow, []string, error) {
+func benchBackend(ctx context.Context, o BenchOptions, backend string, fl *floorServer) ([]BenchRow, []string, error) {
 	dir, err := os.MkdirTemp(o.Dir, "bench-"+backend+"-")
 	if err != nil {
 		return nil, nil, err
@@ -269,6 +340,12 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 			ceiling = a2.PerSec
 			_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.PID()), []byte("5"), 0)
 		}
+		var floorBefore time.Duration
+		if m.Bracket {
+			if floorBefore, err = fl.measureFloor(ctx, o, m.Floor); err != nil {
+				return nil, nil, err
+			}
+		}
 		before, _ := s.StoredBytes(ctx)
 		opt := Options{Concurrency: o.Concurrency, Warmup: o.Warmup, Duration: o.Duration, PID: s.PID(), Setup: m.Setup}
 		if backend == "bolt" {
@@ -283,7 +360,13 @@ func benchBackend(ctx context.Context, o BenchOptions, backend string) ([]BenchR
 		if line := commitLine(backend, m.Name, res); line != "" {
 			extras = append(extras, line)
 		}
-		rows = append(rows, BenchRow{Backend: backend, Mode: m, Result: res, Argon2PerSec: ceiling})
+		row := BenchRow{Backend: backend, Mode: m, Result: res, Argon2PerSec: ceiling, FloorBefore: floorBefore}
+		if m.Bracket {
+			if row.FloorAfter, err = fl.measureFloor(ctx, o, m.Floor); err != nil {
+				return nil, nil, err
+			}
+		}
+		rows = append(rows, row)
 		if m.Floor == FloorArgon2 && res.Requests > 0 && a2.CPUPerHash > 0 {
 			// Throughput against the ceiling mixes the server's own cost
 			// with the CPU the rest of the machine left to each; these

@@ -169,3 +169,50 @@ func TestCommitLine(t *testing.T) {
 		})
 	}
 }
+
+func TestBracketFloor(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name          string
+		before, after time.Duration
+		want          time.Duration
+	}{
+		{"not bracketed", 0, 0, 0},
+		{"only before", ms, 0, 0},
+		{"mean of both", 50 * time.Microsecond, 70 * time.Microsecond, 60 * time.Microsecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := BenchRow{FloorBefore: tc.before, FloorAfter: tc.after}
+			if got := r.bracketFloor(); got != tc.want {
+				t.Errorf("bracketFloor = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWriteTableBracketed: a bracketed row is compared with the mean of its
+// own floors, and its ratio to the start-of-run floor is printed apart.
+func TestWriteTableBracketed(t *testing.T) {
+	us := time.Microsecond
+	f := Floors{Crypto: Crypto{P256Sign: 30 * us}, POST: Result{Requests: 1000, ServerCPU: 20 * time.Millisecond, Elapsed: time.Second}}
+	rows := []BenchRow{{
+		Backend: "bolt",
+		Mode:    Mode{Name: "client_credentials ES256", Floor: FloorPOSTP256, Bracket: true},
+		Result:  Result{Requests: 1000, ServerCPU: 66 * time.Millisecond, Elapsed: time.Second},
+		// 50 µs at the start; 55 and 65 around the mode.
+		FloorBefore: 55 * us, FloorAfter: 65 * us,
+	}}
+	var b strings.Builder
+	WriteTable(&b, f, rows, BenchOptions{Concurrency: 16})
+	out := b.String()
+	for _, want := range []string{
+		"POST floor + P-256 sign, just before and after bolt client_credentials ES256",
+		"0.055ms 0.065ms",
+		"1.10x", // 66 / mean(55, 65)
+		"against the floors measured at the start of the run, for reference: bolt client_credentials ES256 1.32x", // 66 / 50
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
